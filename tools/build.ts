@@ -1,0 +1,29 @@
+// npm run build [-- app...]: compile every app (or the ones named) to wasm,
+// release and debug, into build/.
+import { statSync } from "node:fs";
+import { relative } from "node:path";
+import { listApps, checkApp, ROOT, UsageError, Flavour } from "./lib/paths.ts";
+import { compileApp } from "./lib/asc.ts";
+
+async function main(argv: string[]): Promise<void> {
+  const apps = argv.length ? argv.map(checkApp) : listApps();
+  const flavours: Flavour[] = ["release", "debug"];
+  // asc is single-threaded: two at a time keeps both cores busy.
+  const jobs = apps.flatMap((app) => flavours.map((f) => ({ app, f })));
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const { app, f } = jobs[next++];
+      const t0 = performance.now();
+      const out = await compileApp(app, f);
+      const ms = performance.now() - t0;
+      console.log(`built ${relative(ROOT, out).padEnd(32)} ${String(statSync(out).size).padStart(8)} B  ${ms.toFixed(0)} ms`);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+}
+
+main(process.argv.slice(2)).catch((e) => {
+  console.error(e instanceof UsageError ? `build: ${e.message}` : e.message ?? e);
+  process.exit(1);
+});
