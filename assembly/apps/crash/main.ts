@@ -1,25 +1,33 @@
 // crash: traps on purpose, to show (and test) the trap report: the reason, a
 // symbolised wasm stack, and a domain shut down as crashed.
+//
+// The command line picks the trap: oob (load far outside linear memory), div
+// (integer divide by zero), abort (an AssemblyScript error, i.e. abort()),
+// stack (unbounded recursion), or anything else: unreachable.
 import { console, boot } from "../../runtime";
 
-
-function readFar(addr: usize): u32 {
-  // Linear memory is far smaller than 3 GiB: this load is out of bounds.
-  return load<u32>(addr);
+// Recursion keeps these frames out of the optimiser's inliner, so the report
+// shows a real stack: trapHere <- descend x3 <- ~start.
+function descend(depth: i32, kind: string): i32 {
+  if (depth > 0) return descend(depth - 1, kind) + 1;
+  return trapHere(kind);
 }
 
-function divide(a: i32, b: i32): i32 {
-  return a / b;
+function trapHere(kind: string): i32 {
+  if (kind == "oob") return <i32>load<u32>(0xc000_0000); // 3 GiB: far beyond memory
+  if (kind == "div") return 1 / (kind.length - 3);
+  if (kind == "abort") throw new Error("thrown on purpose");
+  if (kind == "stack") return recurseForever(1);
+  unreachable();
+  return 0;
 }
 
-function crashNow(kind: string): void {
-  console.log("crash: about to trap (" + kind + ")");
-  if (kind == "oob") console.log(readFar(0xc000_0000).toString());
-  else if (kind == "div") console.log(divide(1, boot.args().length - boot.args().length).toString());
-  else if (kind == "abort") assert(false, "assertion failed on purpose");
-  else unreachable();
+function recurseForever(n: i32): i32 {
+  return recurseForever(n + 1) + n;
 }
 
 const args = boot.args();
-crashNow(args.length > 0 ? args[0] : "unreachable");
+const kind = args.length > 0 ? args[0] : "unreachable";
+console.log("crash: about to trap (" + kind + ")");
+console.log(descend(3, kind).toString());
 console.log("crash: still alive, which is a bug");

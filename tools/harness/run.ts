@@ -1,0 +1,129 @@
+// Runs a unikernel's wasm module in Node against an emulated Xen domain
+// (npm run dev, and the harness tests). The module is the very file that
+// `npm run build:image` translates: nothing here needs a special build.
+import { readFileSync } from "node:fs";
+import { Domain, DomainConfig, SHUTDOWN } from "./domain.ts";
+import { ABI_IMPORTS, ABI_MODULE, abiImports, DeadlockSignal, ShutdownSignal } from "./abi.ts";
+import { importSignatures } from "./signatures.ts";
+import { asTrap, formatTrap, MAX_FRAMES, Trap } from "./trap.ts";
+import { EXIT_CODE, Outcome } from "../lib/outcome.ts";
+
+/** A problem with the module itself or the host: the guest never ran (exit code 1). */
+export class HarnessError extends Error {}
+
+export interface RunOptions extends Partial<DomainConfig> {
+  /** Path of the .wasm file, or its bytes. */
+  wasm: string | Uint8Array;
+}
+
+export interface RunResult {
+  outcome: Outcome;
+  exitCode: number;
+  /** Everything the guest wrote to its console, plus the host's trap or deadlock report. */
+  console: string;
+  /** Set when the guest ended with a wasm trap. */
+  trap?: Trap;
+  /** One line saying how the run ended ("poweroff", "crash: wasm trap: ..."). */
+  detail: string;
+  /** Wall time from instantiation to shutdown. */
+  ms: number;
+}
+
+/** Compiles and checks a module against ABI v1; throws HarnessError naming the problem. */
+export function loadModule(wasm: string | Uint8Array): WebAssembly.Module {
+  let bytes: Uint8Array;
+  const what = typeof wasm === "string" ? wasm : "module";
+  if (typeof wasm === "string") {
+    try {
+      bytes = readFileSync(wasm);
+    } catch (e: any) {
+      throw new HarnessError(`cannot read ${wasm}: ${e.code === "ENOENT" ? "no such file (run npm run build)" : e.message}`);
+    }
+  } else bytes = wasm;
+  let mod: WebAssembly.Module;
+  try {
+    mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  } catch (e: any) {
+    throw new HarnessError(`${what} is not a valid wasm module: ${e.message}`);
+  }
+  for (const imp of WebAssembly.Module.imports(mod)) {
+    if (imp.module !== ABI_MODULE || imp.kind !== "function" || !Object.hasOwn(ABI_IMPORTS, imp.name))
+      throw new HarnessError(
+        `${what}: import ${imp.module}.${imp.name} (${imp.kind}) is not part of the Morgana ABI v1 (shim/ABI.md lists what a unikernel may import)`,
+      );
+  }
+  for (const [key, sig] of importSignatures(bytes)) {
+    const want = ABI_IMPORTS[key.slice(ABI_MODULE.length + 1)];
+    if (sig !== want) throw new HarnessError(`${what}: import ${key} has type ${sig}, but ABI v1 says ${want}`);
+  }
+  const exports = WebAssembly.Module.exports(mod);
+  if (!exports.some((e) => e.name === "memory" && e.kind === "memory"))
+    throw new HarnessError(`${what}: exports no memory named "memory" (ABI.md §1)`);
+  if (!exports.some((e) => e.name === "_start" && e.kind === "function"))
+    throw new HarnessError(`${what}: exports no function "_start" (build apps with asc --exportStart _start; ABI.md §1)`);
+  return mod;
+}
+
+const REASON_OUTCOME: Record<number, Outcome> = {
+  [SHUTDOWN.poweroff]: "poweroff",
+  [SHUTDOWN.reboot]: "reboot",
+  [SHUTDOWN.crash]: "crash",
+  [SHUTDOWN.watchdog]: "watchdog",
+};
+
+/** Runs a module to its end. Throws HarnessError when it cannot start; guest failures are results. */
+export function runWasm(opts: RunOptions): RunResult {
+  const mod = loadModule(opts.wasm);
+  const dom = new Domain({
+    name: opts.name ?? "guest",
+    domid: opts.domid,
+    memoryMiB: opts.memoryMiB,
+    cmdline: opts.cmdline,
+    onConsole: opts.onConsole,
+  });
+  let memory: WebAssembly.Memory | undefined;
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(mod, {
+      [ABI_MODULE]: abiImports(dom, () => memory!),
+    });
+  } catch (e: any) {
+    throw new HarnessError(`cannot instantiate: ${e.message} (an import's signature differs from shim/ABI.md?)`);
+  }
+  memory = instance.exports.memory as WebAssembly.Memory;
+
+  const t0 = performance.now();
+  const end = (outcome: Outcome, detail: string, trap?: Trap): RunResult => ({
+    outcome,
+    exitCode: EXIT_CODE[outcome],
+    console: dom.console.text(),
+    trap,
+    detail,
+    ms: performance.now() - t0,
+  });
+  const report = (text: string) => dom.console.write(new TextEncoder().encode(text));
+
+  const savedLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = MAX_FRAMES + 8; // enough to know the report was truncated
+  try {
+    (instance.exports._start as () => void)();
+    return end("poweroff", "poweroff (_start returned)");
+  } catch (e) {
+    if (e instanceof ShutdownSignal) {
+      const outcome = REASON_OUTCOME[e.reason];
+      return end(outcome, `shutdown: ${outcome}`);
+    }
+    if (e instanceof DeadlockSignal) {
+      report(`HANG: ${e.message}\n`);
+      return end("timeout", `hang: ${e.message}`);
+    }
+    const trap = asTrap(e);
+    if (trap) {
+      report(formatTrap(trap));
+      return end("crash", `crash: wasm trap: ${trap.reason}`, trap);
+    }
+    throw e; // a bug in the harness itself: let it surface with its own stack
+  } finally {
+    Error.stackTraceLimit = savedLimit;
+  }
+}
