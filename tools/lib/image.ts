@@ -1,0 +1,244 @@
+// The image build: app → wasm (asc) → C (wasm2c) → objects (gcc) → kernel ELF (ld,
+// twice: see image-syms.ts) → stripped image + xl config. Every step that costs time
+// is cached by content under .cache/image/: the asc output by the sources, wasm2c by the
+// wasm, each object by its source, headers and flags.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { ROOT, CACHE_DIR, IMAGES_DIR, wasmPath } from "./paths.ts";
+import { compileApp } from "./asc.ts";
+import { readWasm, KIND_FUNC, KIND_MEMORY } from "./wasm-info.ts";
+import { wasmNamesByCSymbol, parseNm, textLayout, wasmSymsAsm } from "./image-syms.ts";
+import { loadAppConfig, renderXl, AppConfig } from "./image-config.ts";
+
+const run = promisify(execFile);
+const SHIM = join(ROOT, "shim");
+const CACHE = join(CACHE_DIR, "image");
+// Debian's wabt 1.0.32, by absolute path: npm's wabt (node_modules/.bin, first on npm's PATH)
+// is 1.0.39, whose output follows a different runtime contract.
+const WASM2C = "/usr/bin/wasm2c";
+
+/** The imports of ABI v1 (shim/ABI.md §3), all from module "morgana". */
+export const ABI_IMPORTS = ["console_write", "clock_monotonic", "clock_wall", "block", "shutdown", "boot_info", "boot_cmdline"];
+
+/** Shim sources, in link order; head.S first (its .text.head starts the image). */
+const SHIM_ASM = ["head.S", "entry.S"];
+const SHIM_C = ["main.c", "console.c", "time.c", "evtchn.c", "mm.c", "traps.c", "wasm_rt.c", "abi.c", "lib.c"];
+const WASM_FLAVOURED_C = ["math.c"];           // built with the wasm code's flags (SSE)
+
+export interface Step { name: string; ms: number; cached: boolean; detail?: string }
+export interface Sizes { wasm: number; c: number; text: number; wasmText: number; image: number; bss: number }
+export interface ImageResult { app: string; xen: string; xl: string; config: AppConfig; steps: Step[]; sizes: Sizes }
+export interface BuildOptions { log?: (line: string) => void }
+
+const sha = (...parts: (string | Uint8Array)[]) => {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p).update("\0");
+  return h.digest("hex").slice(0, 32);
+};
+
+async function tool(cmd: string, args: string[], what: string): Promise<string> {
+  try {
+    const { stdout } = await run(cmd, args, { cwd: ROOT, maxBuffer: 256 << 20 });
+    return stdout;
+  } catch (e: any) {
+    if (e.code === "ENOENT") throw new Error(`${cmd} not found: it is needed for ${what} (run tools/setup)`);
+    throw new Error(`${what} failed: ${cmd} ${args.join(" ")}\n${e.stderr || e.stdout || e.message}`);
+  }
+}
+
+let gccInfo: Promise<{ version: string; include: string; libgcc: string }> | null = null;
+function gcc() {
+  gccInfo ??= (async () => ({
+    version: (await tool("gcc", ["--version"], "the image build")).split("\n")[0],
+    include: (await tool("gcc", ["-print-file-name=include"], "the image build")).trim(),
+    libgcc: (await tool("gcc", ["-print-libgcc-file-name"], "the image build")).trim(),
+  }))();
+  return gccInfo;
+}
+
+/** Flags. Shim C never touches SSE (so trap handlers need not save it); the wasm code
+ * uses SSE for floats, keeps frame pointers and its functions un-inlined and un-merged
+ * so that trap reports name every wasm frame (traps.c). */
+function flags(include: string) {
+  const base = [
+    "-O2", "-std=gnu11", "-Wall", "-ffreestanding", "-nostdinc", "-isystem", include,
+    "-I", join(SHIM, "include"), "-I", SHIM, "-iquote", "/usr/include", // wasm-rt.h: the system's (wabt)
+    "-mno-red-zone", "-mcmodel=kernel", "-fno-pic", "-fno-pie", "-fno-stack-protector",
+    "-fno-asynchronous-unwind-tables", "-fno-omit-frame-pointer", "-fno-common",
+  ];
+  const shim = [...base, "-mgeneral-regs-only", "-fno-tree-loop-distribute-patterns"];
+  const wasm = [
+    ...base, "-fbuiltin", "-fno-math-errno", "-DNDEBUG", "-include", join(SHIM, "wasm-rt-config.h"),
+    "-fno-inline-functions", "-fno-inline-small-functions", "-fno-inline-functions-called-once",
+    "-fno-optimize-sibling-calls", "-fno-partial-inlining", "-fno-ipa-icf", "-w",
+  ];
+  return { base, shim, wasm };
+}
+
+function hashTree(dir: string, filter: (f: string) => boolean): string {
+  const h = createHash("sha256");
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (filter(e.name)) h.update(relative(ROOT, p)).update("\0").update(readFileSync(p)).update("\0");
+    }
+  };
+  walk(dir);
+  return h.digest("hex");
+}
+
+/** Runs `make` into cache file `out` unless it exists; the write is atomic. */
+async function cached(out: string, make: (tmp: string) => Promise<void>): Promise<boolean> {
+  if (existsSync(out)) return true;
+  mkdirSync(join(out, ".."), { recursive: true });
+  const tmp = `${out}.tmp${process.pid}`;
+  await make(tmp);
+  renameSync(tmp, out);
+  return false;
+}
+
+/** Checks the module against ABI.md §1 before any C is generated. */
+export function checkModule(app: string, wasm: Uint8Array) {
+  const info = readWasm(wasm);
+  for (const imp of info.imports) {
+    if (imp.module !== "morgana" || imp.kind !== KIND_FUNC || !ABI_IMPORTS.includes(imp.name))
+      throw new Error(`${app}: import ${imp.module}.${imp.name} is not part of the Morgana ABI v1 (shim/ABI.md §3 lists what a unikernel may import)`);
+  }
+  if (!info.exports.some((e) => e.name === "_start" && e.kind === KIND_FUNC))
+    throw new Error(`${app}: the module exports no function _start (ABI.md §1; asc --exportStart _start)`);
+  if (!info.exports.some((e) => e.name === "memory" && e.kind === KIND_MEMORY))
+    throw new Error(`${app}: the module exports no memory "memory" (ABI.md §1)`);
+  return info;
+}
+
+export async function buildImage(app: string, opts: BuildOptions = {}): Promise<ImageResult> {
+  const log = opts.log ?? (() => {});
+  const steps: Step[] = [];
+  const step = async <T>(name: string, fn: () => Promise<{ value: T; cached: boolean; detail?: string }>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await fn();
+    const s: Step = { name, ms: performance.now() - t0, cached: r.cached, detail: r.detail };
+    steps.push(s);
+    log(`  ${name.padEnd(8)} ${s.cached ? "cached" : `${s.ms.toFixed(0)} ms`.padStart(6)}${r.detail ? `  ${r.detail}` : ""}`);
+    return r.value;
+  };
+
+  const config = loadAppConfig(app);
+  const g = await gcc();
+  const f = flags(g.include);
+  const w2cVersion = (await tool(WASM2C, ["--version"], "translating wasm to C")).trim();
+
+  // 1. asc, keyed by every AssemblyScript source, the config and the compiler version.
+  const wasmFile = await step("asc", async () => {
+    const ascVersion = JSON.parse(readFileSync(join(ROOT, "node_modules", "assemblyscript", "package.json"), "utf8")).version;
+    const key = sha(app, ascVersion, readFileSync(join(ROOT, "asconfig.json")), hashTree(join(ROOT, "assembly"), (n) => n.endsWith(".ts") || n.endsWith(".json")));
+    const out = join(CACHE, "asc", `${key}.wasm`);
+    const hit = await cached(out, async (tmp) => { copyFileSync(await compileApp(app, "release"), tmp); });
+    copyFileSync(out, wasmPath(app, "release"));
+    return { value: out, cached: hit };
+  });
+  const wasm = readFileSync(wasmFile);
+  const info = checkModule(app, wasm);
+
+  // 2. wasm2c, keyed by the wasm. The module is always named "app": one shim for all apps.
+  const w2cDir = join(CACHE, "wasm2c", sha(wasm, w2cVersion));
+  const cFile = join(w2cDir, "wasm-app.c");
+  await step("wasm2c", async () => {
+    const hit = await cached(w2cDir, async (tmp) => {
+      mkdirSync(tmp, { recursive: true });
+      await tool(WASM2C, [wasmFile, "-n", "app", "-o", join(tmp, "wasm-app.c")], "wasm2c");
+    });
+    return { value: null, cached: hit };
+  });
+  const cSource = readFileSync(cFile, "utf8");
+  const names = wasmNamesByCSymbol(cSource, info);
+
+  // 3. Objects, in parallel, each keyed by its source, the headers it may include and the flags.
+  const headers = hashTree(SHIM, (n) => n.endsWith(".h") && n !== "wasm-app.h") + readFileSync("/usr/include/wasm-rt.h", "latin1");
+  const wasmHeader = readFileSync(join(w2cDir, "wasm-app.h"));
+  type Job = { src: string; args: string[]; extra: (string | Uint8Array)[]; name: string };
+  const jobs: Job[] = [
+    ...SHIM_ASM.map((s) => ({ src: join(SHIM, s), args: f.base, extra: [], name: s })),
+    ...SHIM_C.map((s) => ({ src: join(SHIM, s), args: f.shim, extra: [], name: s })),
+    ...WASM_FLAVOURED_C.map((s) => ({ src: join(SHIM, s), args: f.wasm, extra: [], name: s })),
+    { src: join(SHIM, "app.c"), args: [...f.shim, "-I", w2cDir], extra: [wasmHeader], name: "app.c" },
+    { src: cFile, args: f.wasm, extra: [], name: "wasm-app.c" },
+  ];
+  const objects = await step("cc", async () => {
+    let compiled = 0;
+    const objs: string[] = new Array(jobs.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        const j = jobs[i];
+        const key = sha(readFileSync(j.src), headers, ...j.extra, j.args.join(" "), g.version);
+        // The wasm object keeps its name: the linker script places it by name (kernel.ld).
+        const out = join(CACHE, "obj", key, j.name.replace(/\.[cS]$/, ".o"));
+        const hit = await cached(out, async (tmp) => { await tool("gcc", [...j.args, "-c", j.src, "-o", tmp], `compiling ${j.name}`); });
+        if (!hit) compiled++;
+        objs[i] = out;
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    return { value: objs, cached: compiled === 0, detail: `${compiled} of ${jobs.length} compiled` };
+  });
+
+  // 4. Link twice: the second link adds the wasm symbol table after all code.
+  const work = join(CACHE, "link", app);
+  mkdirSync(work, { recursive: true });
+  const elf = join(work, `${app}.elf`);
+  const link = async (syms: string) => {
+    const symsObj = join(work, "wasm-syms.o");
+    writeFileSync(join(work, "wasm-syms.S"), syms);
+    await tool("gcc", [...f.base, "-c", join(work, "wasm-syms.S"), "-o", symsObj], "assembling the wasm symbol table");
+    await tool("ld", ["-nostdlib", "-T", join(SHIM, "kernel.ld"), "-z", "max-page-size=4096", "-z", "noexecstack",
+      "--build-id=none", "-o", elf, ...objects, symsObj, g.libgcc], `linking ${app}`);
+    return parseNm(await tool("nm", ["-n", elf], "reading the image's symbols"));
+  };
+  await step("link", async () => {
+    const first = await link(wasmSymsAsm([], names));
+    const second = await link(wasmSymsAsm(first, names));
+    if (textLayout(first) !== textLayout(second))
+      throw new Error("the wasm symbol table moved code between the two links (shim/kernel.ld must place .wasm_syms after .text)");
+    return { value: null, cached: false, detail: "2 passes" };
+  });
+
+  // 5. Strip, and the xl config.
+  mkdirSync(IMAGES_DIR, { recursive: true });
+  const xen = join(IMAGES_DIR, `${app}.xen`);
+  const xl = join(IMAGES_DIR, `${app}.xl`);
+  await step("strip", async () => {
+    await tool("strip", ["-o", xen, elf], "stripping the image");
+    writeFileSync(xl, renderXl(app, config, xen, join(IMAGES_DIR, `${app}.disk`)));
+    return { value: null, cached: false };
+  });
+
+  const sections = await tool("size", ["-A", elf], "measuring the image");
+  const sec = (n: string) => Number(new RegExp(`^\\${n}\\s+(\\d+)`, "m").exec(sections)?.[1] ?? 0);
+  const finalSyms = parseNm(await tool("nm", ["-n", elf], "reading the image's symbols"));
+  const at = (n: string) => finalSyms.find((s) => s.name === n)!.addr;
+  const sizes: Sizes = {
+    wasm: wasm.length,
+    c: statSync(cFile).size,
+    text: sec(".text"),
+    wasmText: Number(at("wasm_text_end") - at("wasm_text_start")),
+    image: statSync(xen).size,
+    bss: sec(".bss"),
+  };
+  return { app, xen, xl, config, steps, sizes };
+}
+
+export function sizeReport(s: Sizes): string {
+  const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`.padStart(10);
+  return [
+    `  wasm        ${kb(s.wasm)}`,
+    `  C           ${kb(s.c)}`,
+    `  text        ${kb(s.text)}   (wasm code ${kb(s.wasmText).trim()}, shim + hypercall page ${(((s.text - s.wasmText) / 1024).toFixed(1))} KB)`,
+    `  image       ${kb(s.image)}   (stripped ELF; .bss ${(s.bss / 1024).toFixed(0)} KB not in the file)`,
+  ].join("\n");
+}
