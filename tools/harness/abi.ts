@@ -1,9 +1,12 @@
 // The host side of the import ABI (shim/ABI.md) for Node: the imports object a
 // unikernel module is instantiated with, implemented against an emulated Domain.
 import { Domain, SHUTDOWN } from "./domain.ts";
+import { EBUSY, GuestFault, PAGE_SIZE } from "./errno.ts";
+
+export { GuestFault };
 
 export const ABI_MODULE = "morgana";
-/** Every import of ABI v1 and its signature (shim/ABI.md §3). */
+/** Every import of ABI v1 and its signature (shim/ABI.md §3, §6–9). */
 export const ABI_IMPORTS: Record<string, string> = {
   console_write: "(i32, i32) -> i32",
   clock_monotonic: "() -> i64",
@@ -12,7 +15,28 @@ export const ABI_IMPORTS: Record<string, string> = {
   shutdown: "(i32) -> i32",
   boot_info: "(i32, i32) -> i32",
   boot_cmdline: "(i32, i32) -> i32",
+  // §6 shared memory
+  mem_barrier: "() -> ()",
+  // §7 xenstore ring
+  store_ring_map: "(i32) -> i32",
+  // §8 event channels
+  evtchn_alloc_unbound: "(i32) -> i32",
+  evtchn_bind_interdomain: "(i32, i32) -> i32",
+  evtchn_notify: "(i32) -> i32",
+  evtchn_mask: "(i32) -> i32",
+  evtchn_unmask: "(i32) -> i32",
+  evtchn_close: "(i32) -> i32",
+  evtchn_poll: "(i32, i32) -> i32",
+  // §9 grant tables
+  gnttab_grant_access: "(i32, i32, i32) -> i32",
+  gnttab_end_access: "(i32) -> i32",
+  gnttab_map: "(i32, i32, i32, i32) -> i32",
+  gnttab_unmap: "(i32) -> i32",
 };
+
+/** The fake machine frame boot_info reports for the xenstore ring (there are no frames here). */
+export const HARNESS_STORE_MFN = 0xfeffen;
+export const HARNESS_CONSOLE_MFN = 0xfefffn;
 
 const EFAULT = -14;
 const EINVAL = -22;
@@ -67,14 +91,19 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
     },
 
     block(deadline: bigint): number {
-      const now = dom.monotonicNs();
-      if (deadline <= now) return 0;
-      if (deadline >= NO_DEADLINE && !dom.hasEventSources()) throw new DeadlockSignal();
-      // No event sources in v1: sleep to the deadline (in slices, so a huge one stays bounded per call).
-      const ms = Number((deadline - now) / 1_000_000n);
-      sleepMs(Math.min(ms, 60_000));
-      while (dom.monotonicNs() < deadline) sleepMs(1); // finish the sub-ms remainder
-      return 0;
+      // Backends run here too: xenstored answers, timed events fire (ABI.md §8: a pending port wins).
+      for (;;) {
+        dom.service();
+        if (dom.evtchn.anyPending()) return 1;
+        const now = dom.monotonicNs();
+        if (deadline <= now) return 0;
+        const next = dom.nextTimed();
+        const until = next !== undefined && next < deadline ? next : deadline;
+        if (until >= NO_DEADLINE) throw new DeadlockSignal();
+        const ms = Number((until - now) / 1_000_000n);
+        if (ms > 0) sleepMs(Math.min(ms, 60_000));
+        else while (dom.monotonicNs() < until) sleepMs(1); // finish the sub-ms remainder
+      }
     },
 
     shutdown(reason: number): number {
@@ -93,7 +122,10 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
       info.setUint32(12, 0, true); // si_flags: no start_info here
       info.setBigUint64(16, BigInt(dom.nrPages), true);
       info.setBigUint64(24, BigInt(dom.memLimitBytes(memory().buffer.byteLength)), true);
-      // store/console mfn and evtchn stay 0 until the harness emulates those rings.
+      info.setBigUint64(32, HARNESS_STORE_MFN, true);
+      info.setUint32(40, dom.storePort.guestPort, true);
+      info.setUint32(44, dom.consolePort.guestPort, true);
+      info.setBigUint64(48, HARNESS_CONSOLE_MFN, true);
       info.setBigInt64(56, 0n, true); // boot_ns: the domain's clock starts at its entry
       bytes.set(new Uint8Array(info.buffer, 0, bytes.length));
       return BOOTINFO_SIZE;
@@ -105,5 +137,42 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
       bytes.set(dom.cmdline.subarray(0, bytes.length));
       return dom.cmdline.length;
     },
+
+    mem_barrier(): void {
+      // The harness's backends run inside import calls: program order is already the order they see.
+    },
+
+    store_ring_map(addr: number): number {
+      const a = addr >>> 0;
+      if (a % PAGE_SIZE !== 0) return EINVAL;
+      if (a + PAGE_SIZE > memory().buffer.byteLength) return EFAULT;
+      if (dom.xenstored.attached) return -EBUSY;
+      dom.xenstored.attach(a);
+      return 0;
+    },
+
+    evtchn_alloc_unbound: (remote: number) => dom.evtchn.allocUnbound(remote),
+    evtchn_bind_interdomain: (remote: number, port: number) => dom.evtchn.bindInterdomain(remote, port),
+    evtchn_notify(port: number): number {
+      const rc = dom.evtchn.notify(port);
+      dom.gnttab.checkReadOnly();
+      return rc;
+    },
+    evtchn_mask: (port: number) => dom.evtchn.mask(port),
+    evtchn_unmask: (port: number) => dom.evtchn.unmask(port),
+    evtchn_close: (port: number) => dom.evtchn.close(port),
+    evtchn_poll(buf: number, len: number): number {
+      const bytes = range(buf, len);
+      if (!bytes) return EFAULT;
+      const ports = dom.evtchn.poll(Math.floor((len >>> 0) / 4));
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      ports.forEach((p, i) => dv.setUint32(i * 4, p, true));
+      return ports.length;
+    },
+
+    gnttab_grant_access: (domid: number, addr: number, ro: number) => dom.gnttab.grantAccess(domid, addr, ro),
+    gnttab_end_access: (ref: number) => dom.gnttab.endAccess(ref),
+    gnttab_map: (domid: number, ref: number, addr: number, ro: number) => dom.gnttab.map(domid, ref, addr, ro),
+    gnttab_unmap: (handle: number) => dom.gnttab.unmap(handle),
   };
 }

@@ -1,8 +1,10 @@
 // The emulated Xen domain the harness runs a unikernel in: what the shim gets
-// from start_info and the hypervisor, reduced to what ABI v1 exposes.
-//
-// Later issues add the grant table, event channels, xenstored and backends here;
-// each is as strict as the real one, so bugs show up in tests, not on Xen.
+// from start_info and the hypervisor, reduced to what the ABI exposes: clocks,
+// the console, a grant table, event channels and xenstored (ABI.md §6–10).
+// Each part is as strict as the real one, so bugs show up in tests, not on Xen.
+import { EventChannels, BackendEnd } from "./event-channels.ts";
+import { GrantTable } from "./grant-table.ts";
+import { Xenstored } from "./xenstored.ts";
 
 /** Xen's SHUTDOWN_* reasons (xen/include/public/sched.h). */
 export const SHUTDOWN = { poweroff: 0, reboot: 1, suspend: 2, crash: 3, watchdog: 4 } as const;
@@ -18,6 +20,14 @@ export interface DomainConfig {
   cmdline?: string;
   /** Where console bytes go as they are written (default: nowhere; they are always captured). */
   onConsole?: (bytes: Uint8Array) => void;
+  /** The VM's UUID (xenstore /vm/<uuid>). */
+  uuid?: string;
+}
+
+/** A timed event a backend or test scheduled: it can wake a blocked domain. */
+interface Timed {
+  at: bigint;
+  fn: () => void;
 }
 
 /** The console backend: an ordered byte log, like xenconsoled's guest log. */
@@ -43,8 +53,19 @@ export class Domain {
   readonly nrPages: number;
   readonly cmdline: Uint8Array;
   readonly console: ConsoleBackend;
+  readonly uuid: string;
   /** Monotonic origin: clock_monotonic() counts from here (the "PV entry point"). */
   private readonly t0 = process.hrtime.bigint();
+  readonly evtchn: EventChannels;
+  readonly gnttab: GrantTable;
+  readonly xenstored: Xenstored;
+  readonly storePort: BackendEnd;
+  readonly consolePort: BackendEnd;
+  /** Backends serviced when the guest blocks (xenstored first). */
+  readonly services: (() => void)[] = [];
+  private timed: Timed[] = [];
+  /** Set once instantiated: the guest's linear memory. */
+  memory: () => ArrayBuffer = () => new ArrayBuffer(0);
 
   constructor(cfg: DomainConfig) {
     this.name = cfg.name;
@@ -54,6 +75,38 @@ export class Domain {
     if (this.cmdline.length > 1023)
       throw new Error(`command line is ${this.cmdline.length} bytes: Xen's start_info holds at most 1023 (MAX_GUEST_CMDLINE)`);
     this.console = new ConsoleBackend(cfg.onConsole);
+    this.uuid = cfg.uuid ?? "6d6f7267-616e-4100-8000-000000000001";
+    const mem = () => this.memory();
+    this.evtchn = new EventChannels(this.domid);
+    this.gnttab = new GrantTable(this.domid, mem);
+    // The domain builder binds the xenstore and console channels before the guest runs.
+    this.storePort = this.evtchn.bootPort(() => this.xenstored.pump());
+    this.consolePort = this.evtchn.bootPort(() => {});
+    this.xenstored = new Xenstored(this.domid, this.name, this.uuid, mem, {
+      store: this.storePort.guestPort,
+      console: this.consolePort.guestPort,
+    });
+    this.xenstored.port = this.storePort;
+    this.services.push(() => this.xenstored.pump());
+  }
+
+  /** Runs fn at monotonic time `at` (ns), when the guest blocks past it. Counts as an event source. */
+  schedule(atNs: bigint, fn: () => void): void {
+    this.timed.push({ at: atNs, fn });
+    this.timed.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  }
+
+  /** The earliest scheduled event's time, or undefined. */
+  nextTimed(): bigint | undefined {
+    return this.timed[0]?.at;
+  }
+
+  /** Runs the timed events that are due and services every backend once. */
+  service(): void {
+    const now = this.monotonicNs();
+    while (this.timed.length && this.timed[0].at <= now) this.timed.shift()!.fn();
+    for (const s of this.services) s();
+    this.gnttab.checkReadOnly();
   }
 
   /** Nanoseconds since the domain started. */
@@ -77,10 +130,12 @@ export class Domain {
   }
 
   /**
-   * Whether anything could ever wake a blocked domain. ABI v1 has no event
-   * sources; the event-channel issue adds them.
+   * Whether anything could ever wake a blocked domain. Every backend here runs
+   * inside the guest's own import calls, so once the guest blocks only a pending
+   * port or a scheduled event (a test's dom0 write firing a watch, a timed
+   * backend reply) can wake it; without one, block(no deadline) is a deadlock.
    */
   hasEventSources(): boolean {
-    return false;
+    return this.evtchn.anyPending() || this.timed.length > 0;
   }
 }

@@ -3,7 +3,7 @@
 // `npm run build:image` translates: nothing here needs a special build.
 import { readFileSync } from "node:fs";
 import { Domain, DomainConfig, SHUTDOWN } from "./domain.ts";
-import { ABI_IMPORTS, ABI_MODULE, abiImports, DeadlockSignal, ShutdownSignal } from "./abi.ts";
+import { ABI_IMPORTS, ABI_MODULE, abiImports, DeadlockSignal, GuestFault, ShutdownSignal } from "./abi.ts";
 import { importSignatures } from "./signatures.ts";
 import { asTrap, formatTrap, MAX_FRAMES, Trap } from "./trap.ts";
 import { EXIT_CODE, Outcome } from "../lib/outcome.ts";
@@ -14,6 +14,8 @@ export class HarnessError extends Error {}
 export interface RunOptions extends Partial<DomainConfig> {
   /** Path of the .wasm file, or its bytes. */
   wasm: string | Uint8Array;
+  /** Called with the domain before the guest starts: install backends, hooks, xenstore keys. */
+  setup?: (dom: Domain) => void;
 }
 
 export interface RunResult {
@@ -27,6 +29,8 @@ export interface RunResult {
   detail: string;
   /** Wall time from instantiation to shutdown. */
   ms: number;
+  /** The emulated domain, for assertions on its backends after the run. */
+  domain: Domain;
 }
 
 /** Compiles and checks a module against ABI v1; throws HarnessError naming the problem. */
@@ -80,6 +84,7 @@ export function runWasm(opts: RunOptions): RunResult {
     memoryMiB: opts.memoryMiB,
     cmdline: opts.cmdline,
     onConsole: opts.onConsole,
+    uuid: opts.uuid,
   });
   let memory: WebAssembly.Memory | undefined;
   let instance: WebAssembly.Instance;
@@ -91,6 +96,8 @@ export function runWasm(opts: RunOptions): RunResult {
     throw new HarnessError(`cannot instantiate: ${e.message} (an import's signature differs from shim/ABI.md?)`);
   }
   memory = instance.exports.memory as WebAssembly.Memory;
+  dom.memory = () => memory!.buffer;
+  opts.setup?.(dom);
 
   const t0 = performance.now();
   const end = (outcome: Outcome, detail: string, trap?: Trap): RunResult => ({
@@ -100,6 +107,7 @@ export function runWasm(opts: RunOptions): RunResult {
     trap,
     detail,
     ms: performance.now() - t0,
+    domain: dom,
   });
   const report = (text: string) => dom.console.write(new TextEncoder().encode(text));
 
@@ -112,6 +120,10 @@ export function runWasm(opts: RunOptions): RunResult {
     if (e instanceof ShutdownSignal) {
       const outcome = REASON_OUTCOME[e.reason];
       return end(outcome, `shutdown: ${outcome}`);
+    }
+    if (e instanceof GuestFault) {
+      report(`FATAL: ${e.message}\n`);
+      return end("crash", `crash: ${e.message}`);
     }
     if (e instanceof DeadlockSignal) {
       report(`HANG: ${e.message}\n`);
