@@ -31,11 +31,14 @@ static uint64_t pvclock_at(uint64_t tsc, int use_now)
         shift = t->tsc_shift;
         barrier();                /* orders the fields before the version re-read */
     } while ((version & 1) || version != t->version);
-    int before = tsc < stamp;
-    uint64_t delta = before ? stamp - tsc : tsc - stamp;
+    /* Signed: the TSC Xen emulates for a PV guest starts near 0, and its first record
+     * can carry a stamp just below 0 (seen: 0xffffffffff476f0d); the entry TSC may
+     * also precede the stamp. Unsigned "tsc < stamp" would take both for huge gaps. */
+    int64_t gap = (int64_t)(tsc - stamp);
+    uint64_t delta = gap < 0 ? -(uint64_t)gap : (uint64_t)gap;
     delta = shift < 0 ? delta >> -shift : delta << shift;
     uint64_t ns = (uint64_t)(((unsigned __int128)delta * mul) >> 32);
-    return before ? system - ns : system + ns;
+    return gap < 0 ? system - ns : system + ns;
 }
 
 void pvclock_init(uint64_t entry_tsc)
