@@ -30,6 +30,46 @@ export declare function boot_info(buf: usize, len: i32): i32;
 @external("morgana", "boot_cmdline")
 export declare function boot_cmdline(buf: usize, len: i32): i32;
 
+// §6 A full memory barrier (the shim: a compiler and CPU fence; the harness: nothing).
+@external("morgana", "mem_barrier")
+export declare function mem_barrier(): void;
+
+// §7 Show the xenstore ring in the 4 KiB page at addr; 0 or -errno.
+@external("morgana", "store_ring_map")
+export declare function store_ring_map(addr: usize): i32;
+
+// §8 Event channels: ports ≥ 1 or -errno.
+@external("morgana", "evtchn_alloc_unbound")
+export declare function evtchn_alloc_unbound(remote_domid: i32): i32;
+@external("morgana", "evtchn_bind_interdomain")
+export declare function evtchn_bind_interdomain(remote_domid: i32, remote_port: i32): i32;
+@external("morgana", "evtchn_notify")
+export declare function evtchn_notify(port: i32): i32;
+@external("morgana", "evtchn_mask")
+export declare function evtchn_mask(port: i32): i32;
+@external("morgana", "evtchn_unmask")
+export declare function evtchn_unmask(port: i32): i32;
+@external("morgana", "evtchn_close")
+export declare function evtchn_close(port: i32): i32;
+// Takes the pending unmasked ports into buf (u32 each); returns how many.
+@external("morgana", "evtchn_poll")
+export declare function evtchn_poll(buf: usize, len: i32): i32;
+
+// §9 Grant tables (v1).
+@external("morgana", "gnttab_grant_access")
+export declare function gnttab_grant_access(domid: i32, addr: usize, readonly: i32): i32;
+@external("morgana", "gnttab_end_access")
+export declare function gnttab_end_access(ref: i32): i32;
+@external("morgana", "gnttab_map")
+export declare function gnttab_map(domid: i32, ref: i32, addr: usize, readonly: i32): i32;
+@external("morgana", "gnttab_unmap")
+export declare function gnttab_unmap(handle: i32): i32;
+
+/** block() deadline meaning "no deadline" (§3.4). */
+export const NO_DEADLINE: i64 = 0x7fff_ffff_ffff_ffff;
+/** Xen's DOMID_SELF (xen/include/public/xen.h). */
+export const DOMID_SELF: i32 = 0x7ff0;
+
 /** ABI version this runtime is written against (boot_info.abi_version). */
 export const ABI_VERSION: u32 = 1;
 
@@ -42,9 +82,15 @@ export const SHUTDOWN_WATCHDOG: i32 = 4;
 /** errno values (xen/include/public/errno.h). */
 export const EPERM: i32 = 1;
 export const ENOENT: i32 = 2;
+export const ESRCH: i32 = 3;
 export const EIO: i32 = 5;
+export const E2BIG: i32 = 7;
+export const EAGAIN: i32 = 11;
 export const ENOMEM: i32 = 12;
+export const EACCES: i32 = 13;
 export const EFAULT: i32 = 14;
+export const EBUSY: i32 = 16;
+export const EEXIST: i32 = 17;
 export const EINVAL: i32 = 22;
 export const ENOSPC: i32 = 28;
 export const ENOSYS: i32 = 38;

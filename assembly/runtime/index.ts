@@ -6,7 +6,16 @@
 import * as console from "./console";
 import * as time from "./time";
 import * as boot from "./boot";
-export { console, time, boot };
+import * as sched from "./sched";
+import * as iopage from "./iopage";
+import * as evtchn from "./xen/evtchn";
+import * as gnttab from "./xen/gnttab";
+import * as xenstore from "./xen/xenstore";
+import * as xenbus from "./xen/xenbus";
+import * as ring from "./xen/ring";
+import * as consoleRing from "./xen/console-ring";
+export { console, time, boot, sched, iopage, evtchn, gnttab, xenstore, xenbus, ring, consoleRing };
+export { Future, Task } from "./sched";
 export { Platform, BootInfo } from "./boot";
 export { poweroff, reboot, panic, exit } from "./system";
 export { VERSION } from "./version";
