@@ -49,6 +49,9 @@ export class Xenstored {
   readonly faults: string[] = [];
   port?: BackendEnd;
   requests = 0;
+  /** Services that wrote reply bytes, and the bytes written (equal in trickle mode). */
+  deliveries = 0;
+  bytesOut = 0;
 
   private ring = -1;
   private broken = false;
@@ -123,6 +126,11 @@ export class Xenstored {
       if (n === head.length) this.out.shift();
       else this.out[0] = head.subarray(n);
       io = true;
+    }
+    const wrote = (rspProd - dv.getUint32(r + RING.RSP_PROD, true)) >>> 0;
+    if (wrote > 0) {
+      this.deliveries++;
+      this.bytesOut += wrote;
     }
     dv.setUint32(r + RING.RSP_PROD, rspProd, true);
     if (io) this.port?.notify();

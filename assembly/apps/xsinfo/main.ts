@@ -1,0 +1,70 @@
+// xsinfo: reads who it is from xenstore (domid, name, vm path), watches a key
+// it then writes, and prints what it learnt through the console.
+// Prints one result line: TEST PASS, or FAIL: <what went wrong>.
+import { console, sched, xenstore, time } from "../../runtime";
+
+const TIMEOUT = 5 * time.NS_PER_S;
+const xs = xenstore.open();
+
+function fail(what: string): void {
+  console.log("FAIL: " + what);
+}
+
+// Reads a key, waiting at most TIMEOUT; "" after printing why on failure.
+function get(key: string): string {
+  const r = xs.read(key);
+  sched.wait(sched.timeout(r, TIMEOUT));
+  if (!r.ok) {
+    fail(r.error);
+    return "";
+  }
+  return r.text();
+}
+
+// Waits for the watch's next event; its path, or "" on timeout.
+function nextEvent(w: xenstore.Watch): string {
+  const e = w.next();
+  sched.wait(sched.timeout(e, TIMEOUT));
+  return e.ok ? e.path : "";
+}
+
+function main(): bool {
+  const domid = get("domid");
+  const name = get("name");
+  const vm = get("vm");
+  if (domid == "" || name == "" || vm == "") return false;
+  console.log("domid: " + domid);
+  console.log("name: " + name);
+  console.log("vm: " + vm);
+  const vmName = get(vm + "/name");
+  if (vmName != name) {
+    fail("the vm's name (" + vmName + ") is not the domain's (" + name + ")");
+    return false;
+  }
+
+  const w = xs.watch("data/xsinfo", "xsinfo");
+  sched.wait(sched.timeout(w.registered!, TIMEOUT));
+  if (!w.registered!.ok) {
+    fail(w.registered!.error);
+    return false;
+  }
+  // xenstored fires a watch once when it is set, then at each change.
+  if (nextEvent(w) != "data/xsinfo") {
+    fail("no initial watch event");
+    return false;
+  }
+  const wr = sched.wait(sched.timeout(xs.write("data/xsinfo", name + " was here"), TIMEOUT));
+  if (!wr.ok) {
+    fail(wr.error);
+    return false;
+  }
+  const path = nextEvent(w);
+  if (path != "data/xsinfo") {
+    fail("no watch event after the write");
+    return false;
+  }
+  console.log("watch xsinfo: " + path + " = " + get("data/xsinfo"));
+  return true;
+}
+
+if (main()) console.log("TEST PASS");
