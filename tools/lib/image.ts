@@ -20,8 +20,14 @@ const CACHE = join(CACHE_DIR, "image");
 // is 1.0.39, whose output follows a different runtime contract.
 const WASM2C = "/usr/bin/wasm2c";
 
-/** The imports of ABI v1 (shim/ABI.md §3), all from module "morgana". */
-export const ABI_IMPORTS = ["console_write", "clock_monotonic", "clock_wall", "block", "shutdown", "boot_info", "boot_cmdline"];
+/** The imports the shim implements (functions Z_morganaZ_<name> in shim/*.c): a module
+ * may import only these, from module "morgana" (shim/ABI.md §1, §3). */
+export function shimImports(): string[] {
+  const names = new Set<string>();
+  for (const f of readdirSync(SHIM).filter((n) => n.endsWith(".c")))
+    for (const m of readFileSync(join(SHIM, f), "utf8").matchAll(/^\w+ Z_morganaZ_(\w+)\(/gm)) names.add(m[1]);
+  return [...names].sort();
+}
 
 /** Shim sources, in link order; head.S first (its .text.head starts the image). */
 const SHIM_ASM = ["head.S", "entry.S"];
@@ -78,12 +84,13 @@ function flags(include: string) {
   return { base, shim, wasm };
 }
 
-function hashTree(dir: string, filter: (f: string) => boolean): string {
+/** Hash of the files under dir whose names pass `filter`, skipping folders `skip` names. */
+function hashTree(dir: string, filter: (f: string) => boolean, skip: (d: string) => boolean = () => false): string {
   const h = createHash("sha256");
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
+      if (e.isDirectory()) { if (!skip(p)) walk(p); }
       else if (filter(e.name)) h.update(relative(ROOT, p)).update("\0").update(readFileSync(p)).update("\0");
     }
   };
@@ -104,9 +111,12 @@ async function cached(out: string, make: (tmp: string) => Promise<void>): Promis
 /** Checks the module against ABI.md §1 before any C is generated. */
 export function checkModule(app: string, wasm: Uint8Array) {
   const info = readWasm(wasm);
+  const known = shimImports();
   for (const imp of info.imports) {
-    if (imp.module !== "morgana" || imp.kind !== KIND_FUNC || !ABI_IMPORTS.includes(imp.name))
-      throw new Error(`${app}: import ${imp.module}.${imp.name} is not part of the Morgana ABI v1 (shim/ABI.md §3 lists what a unikernel may import)`);
+    if (imp.module !== "morgana" || imp.kind !== KIND_FUNC)
+      throw new Error(`${app}: import ${imp.module}.${imp.name} is not part of the Morgana ABI (shim/ABI.md §3 lists what a unikernel may import)`);
+    if (!known.includes(imp.name))
+      throw new Error(`${app}: import morgana.${imp.name} is not implemented by the Xen shim yet (it implements ${known.join(", ")})`);
   }
   if (!info.exports.some((e) => e.name === "_start" && e.kind === KIND_FUNC))
     throw new Error(`${app}: the module exports no function _start (ABI.md §1; asc --exportStart _start)`);
@@ -135,7 +145,11 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
   // 1. asc, keyed by every AssemblyScript source, the config and the compiler version.
   const wasmFile = await step("asc", async () => {
     const ascVersion = JSON.parse(readFileSync(join(ROOT, "node_modules", "assemblyscript", "package.json"), "utf8")).version;
-    const key = sha(app, ascVersion, readFileSync(join(ROOT, "asconfig.json")), hashTree(join(ROOT, "assembly"), (n) => n.endsWith(".ts") || n.endsWith(".json")));
+    // Every source under assembly/ except the other apps' folders.
+    const others = join(ROOT, "assembly", "apps");
+    const sources = hashTree(join(ROOT, "assembly"), (n) => n.endsWith(".ts") || n.endsWith(".json"),
+      (d) => relative(others, d) !== app && relative(others, join(d, "..")) === "");
+    const key = sha(app, ascVersion, readFileSync(join(ROOT, "asconfig.json")), sources);
     const out = join(CACHE, "asc", `${key}.wasm`);
     const hit = await cached(out, async (tmp) => { copyFileSync(await compileApp(app, "release"), tmp); });
     copyFileSync(out, wasmPath(app, "release"));
