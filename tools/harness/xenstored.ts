@@ -16,6 +16,8 @@ const ERRNAME: Record<number, string> = {
 };
 
 export interface XenstoredHooks {
+  /** Sees each complete request exactly as the guest encoded it (golden-bytes tests). */
+  rawRequest?(bytes: Uint8Array): void;
   /** Called before each guest request is processed (e.g. a racing dom0 write). */
   beforeRequest?(req: XsMsg, xs: Xenstored): void;
   /** Returns raw bytes to send instead of the reply (malformed-reply tests). */
@@ -189,6 +191,7 @@ export class Xenstored {
         continue;
       }
       if (this.inbuf.length < HEADER_SIZE + hdr.len) return;
+      this.hooks.rawRequest?.(this.inbuf.slice(0, HEADER_SIZE + hdr.len));
       const payload = this.inbuf.slice(HEADER_SIZE, HEADER_SIZE + hdr.len);
       this.inbuf = this.inbuf.subarray(HEADER_SIZE + hdr.len);
       this.handle({ type: hdr.type, reqId: hdr.reqId, txId: hdr.txId, payload });

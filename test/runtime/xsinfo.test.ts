@@ -1,0 +1,43 @@
+// xsinfo: the app that reads who it is from xenstore, watches a key, and prints
+// it; and the bytes its xenstore client puts on the wire, checked against the spec.
+import { describe, expect, test } from "vitest";
+import { runWasm } from "../../tools/harness/run.ts";
+import { wasmPath } from "../../tools/lib/paths.ts";
+
+describe("xsinfo", () => {
+  test("prints its domid, name and vm path from xenstore, and a watch event", () => {
+    const r = runWasm({ wasm: wasmPath("xsinfo"), name: "web-7", domid: 7, uuid: "0b5e55ed-0000-4000-8000-00000000cafe" });
+    expect(r.console).toBe(
+      [
+        "domid: 7",
+        "name: web-7",
+        "vm: /vm/0b5e55ed-0000-4000-8000-00000000cafe",
+        "watch xsinfo: data/xsinfo = web-7 was here",
+        "TEST PASS",
+        "",
+      ].join("\n"),
+    );
+    expect(r.outcome).toBe("poweroff");
+    expect(r.domain.xenstored.read("/local/domain/7/data/xsinfo")).toBe("web-7 was here");
+  });
+
+  test("its first request is XS_READ \"domid\", byte for byte as io/xs_wire.h lays it out", () => {
+    const seen: Uint8Array[] = [];
+    runWasm({ wasm: wasmPath("xsinfo"), setup: (dom) => void (dom.xenstored.hooks.rawRequest = (b) => seen.push(b)) });
+    // struct xsd_sockmsg, little-endian u32s: type XS_READ = 2, req_id 1, tx_id 0, len 6; then "domid\0".
+    const header = [2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0];
+    const payload = [0x64, 0x6f, 0x6d, 0x69, 0x64, 0x00];
+    expect([...seen[0]]).toEqual([...header, ...payload]);
+    // XS_WRITE = 11: "data/xsinfo\0" then the value with no NUL.
+    const write = seen.find((b) => b[0] === 11)!;
+    const len = new DataView(write.buffer, write.byteOffset).getUint32(12, true);
+    expect(len).toBe("data/xsinfo\0guest was here".length);
+    expect(Buffer.from(write.subarray(16)).toString("latin1")).toBe("data/xsinfo\0guest was here");
+    // XS_WATCH = 4: path and token, each NUL-terminated.
+    const watch = seen.find((b) => b[0] === 4)!;
+    expect(Buffer.from(watch.subarray(16)).toString("latin1")).toBe("data/xsinfo\0xsinfo\0");
+    // Request ids are distinct.
+    const ids = seen.map((b) => new DataView(b.buffer, b.byteOffset).getUint32(4, true));
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
