@@ -10,9 +10,9 @@ struct shared_info *shared_info;
 NORETURN void shim_main(struct start_info *si, uint64_t boot_rsp, uint64_t entry_tsc)
 {
     start_info = si;
-    shared_info = mm_map_shared_info();  /* first: the clock lives there */
+    console_init();                      /* first: from here on, errors can be printed */
+    shared_info = mm_map_shared_info();  /* the clock lives there */
     pvclock_init(entry_tsc);
-    console_init();                      /* from here on, errors can be printed */
     traps_init();
     mm_init(boot_rsp);
     evtchn_init();
