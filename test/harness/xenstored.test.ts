@@ -40,7 +40,7 @@ function setup() {
 }
 
 function parse(bytes: Uint8Array): { type: number; reqId: number; txId: number; text: string }[] {
-  const out = [];
+  const out: { type: number; reqId: number; txId: number; text: string }[] = [];
   let p = 0;
   while (p + 16 <= bytes.length) {
     const dv = new DataView(bytes.buffer, bytes.byteOffset + p);
