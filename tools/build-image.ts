@@ -1,12 +1,12 @@
 // npm run build:image -- <app>...: build the Xen PV image images/<app>.xen and its xl
 // configuration images/<app>.xl, printing each step and a size report.
 import { relative } from "node:path";
-import { checkApp, ROOT, UsageError } from "./lib/paths.ts";
+import { checkApp, listApps, ROOT, UsageError } from "./lib/paths.ts";
 import { buildImage, sizeReport } from "./lib/image.ts";
 import { ConfigError } from "./lib/image-config.ts";
 
 async function main(argv: string[]): Promise<void> {
-  if (!argv.length) throw new UsageError(`usage: npm run build:image -- <app>...\n${checkApp.length ? "" : ""}`);
+  if (!argv.length) throw new UsageError(`usage: npm run build:image -- <app>... (the apps are: ${listApps().join(", ")})`);
   for (const app of argv.map(checkApp)) {
     console.log(`build:image ${app}`);
     const t0 = performance.now();
