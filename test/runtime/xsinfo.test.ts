@@ -41,3 +41,10 @@ describe("xsinfo", () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 });
+
+describe("xsinfo when xenstore misbehaves", () => {
+  test("a key it cannot read gives one FAIL line naming the key and the error", () => {
+    const r = runWasm({ wasm: wasmPath("xsinfo"), setup: (dom) => dom.xenstored.rm("/local/domain/1/name") });
+    expect(r.console).toBe("FAIL: xenstore read name: ENOENT\n");
+  });
+});

@@ -29,14 +29,18 @@ function nextEvent(w: xenstore.Watch): string {
 }
 
 function main(): bool {
+  // One result line only: stop at the first failure.
   const domid = get("domid");
+  if (domid == "") return false;
   const name = get("name");
+  if (name == "") return false;
   const vm = get("vm");
-  if (domid == "" || name == "" || vm == "") return false;
+  if (vm == "") return false;
   console.log("domid: " + domid);
   console.log("name: " + name);
   console.log("vm: " + vm);
   const vmName = get(vm + "/name");
+  if (vmName == "") return false;
   if (vmName != name) {
     fail("the vm's name (" + vmName + ") is not the domain's (" + name + ")");
     return false;
