@@ -182,3 +182,8 @@ describe("xenbus frontend", () => {
     expect(r.domain.gnttab.live()).toEqual({ grants: 0, mappings: 0 });
   });
 });
+
+describe("debug build (assertions kept)", () => {
+  for (const c of ["ring-wrap", "combinators", "evtchn", "xs-basic"])
+    test(`${c} passes too`, () => expectPass(runWasm({ wasm: wasmPath("xentest", "debug"), name: "xentest", cmdline: c })));
+});

@@ -33,6 +33,12 @@ export function xsBasic(): void {
   check(done(xs.setPerms("data", ["n0"])).errno == abi.EACCES, "giving our node away is EACCES");
   check(done(xs.read("bad//path")).errno == abi.EINVAL, "a malformed path is EINVAL");
   eq(done(xs.read("/local/domain/1/name")).text(), "xentest", "an absolute path to our own key");
+  // Requests larger than the 1 KiB ring stream through it; above XENSTORE_PAYLOAD_MAX they are refused here.
+  const long = "x".repeat(3000);
+  check(done(xs.write("data/long", long)).ok, "a 3 KB write streams through the 1 KiB request ring");
+  check(done(xs.read("data/long")).text() == long, "and reads back through the 1 KiB reply ring");
+  const huge = done(xs.write("data/huge", "x".repeat(5000)));
+  check(huge.errno == abi.E2BIG && huge.error.includes("XENSTORE_PAYLOAD_MAX"), "a request over 4096 bytes is E2BIG before it is sent");
   check(xs.errors == 0 && xs.inFlight() == 0, "no stray replies, nothing in flight");
 }
 
