@@ -3,9 +3,9 @@
 // standard domU tree, permissions, transactions (EAGAIN on conflict) and watches
 // (an initial event on registration, as the real daemon sends).
 // It runs when the guest notifies the store port and when the guest blocks.
-import { E2BIG, EACCES, EAGAIN, EBUSY, EINVAL, ENOENT, ENOSYS, GuestFault } from "./errno.ts";
+import { EACCES, EAGAIN, EBUSY, EEXIST, EINVAL, ENOENT, ENOSYS, GuestFault } from "./errno.ts";
 import { BackendEnd } from "./event-channels.ts";
-import { XsTree, XsNode, XsError, Perm, parsePerm, permString, canonical } from "./xs-tree.ts";
+import { XsTree, XsError, Perm, parsePerm, permString, canonical } from "./xs-tree.ts";
 import { XS, HEADER_SIZE, PAYLOAD_MAX, RING, ERROR_RINGIDX, XsMsg, encodeMsg, strings } from "./xs-wire.ts";
 
 /** errno → the name xenstored sends in XS_ERROR (xsd_errors[] in xs_wire.h). */
@@ -294,7 +294,7 @@ export class Xenstored {
         if (!args || args.length !== 2) throw new XsError(EINVAL);
         const [path, token] = args;
         const abs = canonical(path, d, true);
-        if (this.watches.some((w) => w.path === abs && w.token === token)) throw new XsError(EEXIST_);
+        if (this.watches.some((w) => w.path === abs && w.token === token)) throw new XsError(EEXIST);
         const w = { path: abs, token, rel: !path.startsWith("/") && !path.startsWith("@") };
         this.watches.push(w);
         after.push(this.event(w, abs)); // the initial event, after the ack
@@ -454,7 +454,6 @@ export class Xenstored {
   }
 }
 
-const EEXIST_ = 17;
 
 /** Whether path is at or below dir. */
 function under(path: string, dir: string): boolean {
@@ -474,4 +473,3 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-export { E2BIG, XsNode };

@@ -2,7 +2,7 @@
 // counts, with the access rules of the real daemon (docs/misc/xenstore.txt):
 // the owner (first permission entry) and dom0 may do anything; others get the
 // entry naming them, else the first entry's default (n, r, w or b).
-import { EACCES, EEXIST, EINVAL, ENOENT } from "./errno.ts";
+import { EACCES, EINVAL, ENOENT } from "./errno.ts";
 import { ABS_PATH_MAX, REL_PATH_MAX } from "./xs-wire.ts";
 
 export interface Perm {
@@ -132,13 +132,12 @@ export class XsTree {
 
   rm(path: string, domid: number): void {
     if (path === "/") throw new XsError(EINVAL);
-    const node = this.get(path, domid, "w");
+    this.get(path, domid, "w");
     const parentPath = path.slice(0, path.lastIndexOf("/")) || "/";
     const parent = this.lookup(parentPath)!;
     if (!XsTree.can(parent, domid, "w")) throw new XsError(EACCES);
     parent.children.delete(path.slice(path.lastIndexOf("/") + 1));
     parent.gen = this.generation++;
-    void node;
   }
 
   setPerms(path: string, domid: number, perms: Perm[]): void {
@@ -168,4 +167,3 @@ export class XsTree {
   }
 }
 
-export { EEXIST };
