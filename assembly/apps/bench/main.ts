@@ -3,7 +3,7 @@
 //
 // Command line: a list of jobs, run in order:
 //   entry        guest time from the host's entry point to this line of main
-//   alloc:N      N strings of 16..1040 bytes, a window of 1,024 kept alive (GC work)
+//   alloc:N      N strings of 8..135 characters, a window of 1,024 kept alive (GC work)
 import { console, boot, time } from "../../runtime";
 
 const mainNs = time.monotonic(); // first statement: as close to "main" as the app gets
@@ -17,7 +17,7 @@ function allocLoop(n: i32): void {
   const t0 = time.monotonic();
   let bytes: i64 = 0;
   for (let i = 0; i < n; i++) {
-    const len = 16 + ((i * 7919) & 1023); // sizes spread over 16..1039 chars
+    const len = 8 + ((i * 7919) & 127); // sizes spread over 8..135 chars
     const s = "x".repeat(len);
     window[i & 1023] = s;
     bytes += len;

@@ -1,0 +1,118 @@
+// npm run bench [-- --quick] [--harness-only]
+//
+// Prints each Morgana figure beside its baseline from the same run:
+//   - image size of hello                 vs a Linux PV kernel (the test bed's Debian vmlinuz)
+//   - guest entry → app main              vs the same wasm in the Node harness (instantiate → main)
+//   - xl create → first console line      vs a minimal C PV guest (the test bed's fixture)
+//   - an allocation loop in the unikernel vs the same wasm in Node
+// Under QEMU TCG absolute times mean little; ratios within one run are what count.
+import { statSync } from "node:fs";
+import { buildImage } from "./lib/image.ts";
+import { runWasm } from "./harness/run.ts";
+import { compileApp } from "./lib/asc.ts";
+import { benchFigures, renderTable, Row } from "./bench/table.ts";
+import { Testbed, ensureBootFiles } from "./testbed/testbed.ts";
+import { fixtureConfig, fixtureGuest } from "../test/testbed/fixture.ts";
+
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const harnessOnly = argv.includes("--harness-only");
+const ALLOC_N = quick ? 200_000 : 1_000_000;
+const benchCmd = `entry alloc:${ALLOC_N}`;
+
+const rows: Row[] = [];
+const log = (s: string) => console.log(`[bench] ${s}`);
+
+async function main(): Promise<number> {
+  log(`building apps (allocation loop: ${ALLOC_N} strings)`);
+  const benchWasm = await compileApp("bench", "release");
+
+  // The same wasm in Node: the harness is the baseline for guest-side figures.
+  const node = runWasm({ wasm: benchWasm, name: "bench", cmdline: benchCmd });
+  if (node.exitCode !== 0) throw new Error(`bench app failed in the harness:\n${node.console}`);
+  const nodeFig = benchFigures(node.console);
+  log(`harness: ${[...nodeFig].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
+
+  if (harnessOnly) {
+    rows.push({ metric: "alloc loop, per string", morgana: undefined, baseline: nodeFig.get("alloc_ns_per_string"), against: "same wasm in Node", unit: "ns" });
+    console.log("\n" + renderTable(rows));
+    return 0;
+  }
+
+  const hello = await buildImage("hello");
+  const benchImg = await buildImage("bench");
+  const boot = ensureBootFiles({ quiet: true });
+  rows.push({
+    metric: "image size: hello",
+    morgana: hello.sizes.image / 1024,
+    baseline: statSync(boot.vmlinuz).size / 1024,
+    against: "Linux PV kernel (Debian vmlinuz, compressed)",
+    unit: "KiB",
+    lowerIsBetter: true,
+  });
+
+  log("booting the test bed (QEMU TCG: ~1 min)");
+  const tb = await Testbed.start({ quiet: true });
+  try {
+    // Alternate the two guests so drift in host load hits both alike.
+    const mine: number[] = [];
+    const base: number[] = [];
+    fixtureGuest(); // build it before the first run
+    for (let i = 0; i < (quick ? 2 : 4); i++) {
+      const h = await tb.run({ config: hello.xl, timeoutS: 120 });
+      const f = await tb.run({ configText: fixtureConfig("poweroff bench"), timeoutS: 120 });
+      if (h.outcome !== "poweroff" || f.outcome !== "poweroff")
+        throw new Error(`boot-time guests failed: hello ${h.detail}; fixture ${f.detail}\n${h.console}`);
+      if (h.timings.firstLineMs !== undefined) mine.push(h.timings.firstLineMs);
+      if (f.timings.firstLineMs !== undefined) base.push(f.timings.firstLineMs);
+    }
+    rows.push({
+      metric: "xl create → first console line (median)",
+      morgana: median(mine),
+      baseline: median(base),
+      against: "minimal C PV guest (test fixture)",
+      unit: "ms",
+      lowerIsBetter: true,
+    });
+
+    const x = await tb.run({ config: benchImg.xl, extra: benchCmd, timeoutS: quick ? 300 : 1200 });
+    if (x.outcome !== "poweroff") throw new Error(`bench image failed under Xen: ${x.detail}\n${x.console}`);
+    const xenFig = benchFigures(x.console);
+    log(`xen:     ${[...xenFig].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
+    rows.push({
+      metric: "guest entry → app main",
+      morgana: xenFig.get("entry_to_main_us"),
+      baseline: nodeFig.get("entry_to_main_us"),
+      against: "same wasm in Node (domain created → main)",
+      unit: "µs",
+      lowerIsBetter: true,
+    });
+    rows.push({
+      metric: `alloc loop (${ALLOC_N} strings), per string`,
+      morgana: xenFig.get("alloc_ns_per_string"),
+      baseline: nodeFig.get("alloc_ns_per_string"),
+      against: "same wasm in Node",
+      unit: "ns",
+      lowerIsBetter: true,
+    });
+  } finally {
+    await tb.stop();
+  }
+  console.log("\n" + renderTable(rows));
+  console.log("\nTargets (issue 4): hello image ≤ 100 KiB; entry → main ≤ 1 ms of guest time. QEMU TCG emulates the CPU: Xen-side times are slower than on hardware.");
+  return 0;
+}
+
+function median(xs: number[]): number | undefined {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+main().then(
+  (c) => process.exit(c),
+  (e) => {
+    console.error(`bench: ${e.message ?? e}`);
+    process.exit(1);
+  },
+);
