@@ -35,9 +35,15 @@ export class Mapping {
     public page: usize,
   ) {}
 
-  /** Unmaps: the page shows its own contents again. 0 or -errno. */
+  /** Unmaps and returns the page to the I/O region. 0 or -errno (then the page stays mapped and owned). */
   unmap(): i32 {
-    return abi.gnttab_unmap(this.handle);
+    if (this.handle < 0) return -abi.EINVAL;
+    const rc = abi.gnttab_unmap(this.handle);
+    if (rc == 0) {
+      this.handle = -1;
+      iopage.release(this.page);
+    }
+    return rc;
   }
 }
 
