@@ -15,6 +15,7 @@ function put(p: usize, s: string): void {
 }
 
 export function gnttabCases(roRef: i32, rwRef: i32): void {
+  const pages0 = iopage.inUse();
   // Mapping dom0's frames.
   check(gnttab.map(0, 12345, true) == null && gnttab.lastError == abi.EINVAL, "mapping an unknown ref is -EINVAL");
   check(gnttab.map(0, roRef, false) == null && gnttab.lastError == abi.EPERM, "mapping a read-only grant writable is -EPERM");
@@ -33,6 +34,7 @@ export function gnttabCases(roRef: i32, rwRef: i32): void {
   if (rw == null) return;
   put(rw!.page, "guest wrote this");
   check(rw!.unmap() == 0, "unmap of the writable mapping");
+  check(iopage.inUse() == pages0, "failed maps and unmaps gave every I/O page back");
 
   const page = iopage.alloc();
   check(abi.gnttab_grant_access(0, page + 8, 1) == -abi.EINVAL, "granting a misaligned address is -EINVAL");
