@@ -15,12 +15,13 @@ die() { echo "[testbed setup] ERROR: $*" >&2; exit 1; }
 for t in apt-get apt-cache dpkg cpio gzip zcat busybox flock losetup stat readlink bash sha256sum ldd; do
   command -v $t >/dev/null || die "missing host tool '$t' (run: bash tools/setup, or apt-get install busybox-static cpio util-linux)"
 done
-busybox --list | grep -qx sh || die "busybox has no sh applet"
+busybox sh -c true || die "busybox cannot run its sh applet"
 { ldd "$(command -v busybox)" 2>&1 || true; } | grep -qE 'not a dynamic|statically linked' ||
   die "busybox is not static (install busybox-static): the initramfs has no host libc for it"
 
 # The kernel is whatever linux-image-amd64 points at in Debian 12 (a 6.1 kernel).
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+# (no early-exiting readers in pipes: with pipefail a SIGPIPE'd writer fails the script)
+KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ && !k {k=$2} END{print k}')
 [ -n "$KPKG" ] || die "apt-cache knows no linux-image-amd64: run apt-get update (Debian 12 repositories needed)"
 PKGS="xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils xen-utils-common $KPKG libxencall1 libxenevtchn1
       libxenforeignmemory1 libxengnttab1 libxenmisc4.17 libxenstore4 libxentoollog1 libxentoolcore1
@@ -57,7 +58,7 @@ if [ ! -f "$ROOT/.done" ]; then
   touch "$ROOT/.done"
 fi
 R=$ROOT
-KV=$(ls "$R/lib/modules" | head -1)
+KV=$(basename "$(ls -d "$R"/lib/modules/*/kernel | sed 's|/kernel$||' | sort | tail -n 1)")
 OUT=$CACHE/initramfs.tmp
 say "building initramfs (kernel $KV)"
 rm -rf "$OUT" "$BOOT.tmp"; mkdir -p "$BOOT.tmp"
@@ -90,9 +91,15 @@ lddall | awk '/=> \//{print $3} /^\t\/lib64/{print $1}' | sort -u | while read -
     *) cp -L "$lib" $OUT/usr/lib/x86_64-linux-gnu/ ;;
   esac
 done
-if lddall | grep -q 'not found'; then die "libraries missing from the initramfs: $(lddall | grep 'not found' | sort -u | tr '\n' ' ')"; fi
+MISSING=$(lddall | grep 'not found' | sort -u | tr '\n' ' ' || true)
+[ -z "$MISSING" ] || die "libraries missing from the initramfs: $MISSING"
 # glibc dlopen()s libgcc_s for pthread_cancel: xl aborts without it
-cp -L "$(ldconfig -p 2>/dev/null | awk '/libgcc_s.so.1 .*x86-64/{print $NF; exit}' || echo /lib/x86_64-linux-gnu/libgcc_s.so.1)" $OUT/usr/lib/x86_64-linux-gnu/libgcc_s.so.1
+LIBGCC=""
+for f in /lib/x86_64-linux-gnu/libgcc_s.so.1 /usr/lib/x86_64-linux-gnu/libgcc_s.so.1 /lib64/libgcc_s.so.1; do
+  [ -e "$f" ] && { LIBGCC=$f; break; }
+done
+[ -n "$LIBGCC" ] || die "libgcc_s.so.1 not found on the host (apt-get install libgcc-s1)"
+cp -L "$LIBGCC" $OUT/usr/lib/x86_64-linux-gnu/libgcc_s.so.1
 
 # kernel modules + dependencies, in load order (no depmod on the host: read .modinfo)
 MODDIR=$R/lib/modules/$KV/kernel
@@ -104,7 +111,7 @@ addmod() {
   [ -n "${SEEN[$m]:-}" ] && return 0
   SEEN[$m]=1
   f=$(modpath "$m"); [ -n "$f" ] || f=$(modpath "${m//_/-}"); [ -n "$f" ] || die "kernel module $m not found in $KPKG"
-  for d in $(tr '\0' '\n' < "$f" | grep -a '^depends=' | head -1 | cut -d= -f2 | tr ',' ' '); do addmod "$d"; done
+  for d in $(tr '\0' '\n' < "$f" | grep -a -m1 '^depends=' | cut -d= -f2 | tr ',' ' '); do addmod "$d"; done
   mkdir -p "$OUT/lib/modules/$KV/$(dirname "${f#$R/lib/modules/$KV/}")"
   cp "$f" "$OUT/lib/modules/$KV/${f#$R/lib/modules/$KV/}"
   ORDER+=("/lib/modules/$KV/${f#$R/lib/modules/$KV/}")
