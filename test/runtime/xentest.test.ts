@@ -169,6 +169,16 @@ describe("xenbus frontend", () => {
     expectPass(r);
   });
 
+  test("a backend that is closing fails the connect, naming it and its state", () => {
+    const r = run("xenbus-closing", {
+      setup: (dom) => {
+        const dev = new ConsoleDevice(dom, 1);
+        dom.xenstored.write(`${dev.backend}/state`, String(XenbusState.Closed));
+      },
+    });
+    expectPass(r);
+  });
+
   test("handshake with a console backend, then 200 lines through a slow console ring, in order", () => {
     let dev!: ConsoleDevice;
     const r = run("pvconsole 200", { setup: (dom) => void (dev = new ConsoleDevice(dom, 1, 10)) });

@@ -9,7 +9,7 @@ import { sleepers, combinators } from "./sched-cases";
 import { evtchnCases } from "./evtchn-cases";
 import { gnttabCases, gnttabWriteRo } from "./gnttab-cases";
 import { xsBasic, xsTransaction, xsWatch, xsTrickle, xsMalformed } from "./xs-cases";
-import { xenbusMissing, pvConsole } from "./xenbus-cases";
+import { xenbusMissing, xenbusClosing, pvConsole } from "./xenbus-cases";
 
 const args = boot.args();
 const which = args.length > 0 ? args[0] : "";
@@ -28,6 +28,7 @@ else if (which == "xs-watch") xsWatch();
 else if (which == "xs-trickle") xsTrickle();
 else if (which == "xs-malformed") xsMalformed();
 else if (which == "xenbus-missing") xenbusMissing();
+else if (which == "xenbus-closing") xenbusClosing();
 else if (which == "pvconsole") pvConsole(arg(1));
 else console.log("xentest: unknown case \"" + which + "\"");
 result();

@@ -38,3 +38,11 @@ export function pvConsole(lines: i32): void {
   check(port.channel!.close() == 0, "closed the event channel");
   console.log("console bytes: " + cons.written.toString());
 }
+
+/** The test closes the backend before we connect: a clear error, and the watch is dropped. */
+export function xenbusClosing(): void {
+  const fe = new xenbus.Frontend(xenstore.open(), "console", "1");
+  const c = sched.waitFor(fe.connect(), time.NS_PER_S);
+  eq(c.error, "device/console/1: the backend /local/domain/0/backend/console/1/1 is closing (state 6)", "a closed backend is a clear error");
+  check(fe.watch == null, "the backend-state watch was dropped");
+}

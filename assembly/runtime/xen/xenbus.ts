@@ -84,8 +84,8 @@ class Connect extends Task {
       const r = this.backendReq!;
       if (!r.ok) {
         if (r.errno == abi.ENOENT || r.errno == abi.EACCES)
-          return this.fail(fe.path + ": no backend — is there a " + configLine(fe.type) + " line in the xl config?");
-        return this.fail(fe.path + ": " + r.error);
+          return this.bail(fe.path + ": no backend — is there a " + configLine(fe.type) + " line in the xl config?");
+        return this.bail(fe.path + ": " + r.error);
       }
       fe.backend = r.text();
       fe.watch = fe.xs.watch(fe.backend + "/state", fe.path);
@@ -93,14 +93,14 @@ class Connect extends Task {
       this.await(fe.xs.write(fe.path + "/state", STATE_INITIALISING.toString()));
     } else if (this.stage == 2 || this.stage == 5) {
       // Waiting for a backend state: each watch event means "read it again".
-      if (a && a.failed) return this.fail(fe.path + ": " + a.error);
+      if (a && a.failed) return this.bail(fe.path + ": " + a.error);
       if (a === this.stateReq) {
         const r = this.stateReq!;
         const s = r.ok ? I32.parseInt(r.text()) : STATE_UNKNOWN;
         fe.backendState = s;
         const want = this.stage == 2 ? STATE_INIT_WAIT : STATE_CONNECTED;
         if (s == STATE_CLOSING || s == STATE_CLOSED)
-          return this.fail(fe.path + ": the backend " + fe.backend + " is closing (state " + s.toString() + ")");
+          return this.bail(fe.path + ": the backend " + fe.backend + " is closing (state " + s.toString() + ")");
         if (s >= want) return this.advance();
         this.await(fe.watch!.next());
         return;
@@ -115,19 +115,28 @@ class Connect extends Task {
       for (let i = 0; i < this.featureReqs.length; i++) {
         const r = this.featureReqs[i];
         if (r.ok) fe.features[i].value = r.text(); // missing optional keys keep their defaults
-        else if (r.errno != abi.ENOENT) return this.fail(fe.path + ": " + r.error);
+        else if (r.errno != abi.ENOENT) return this.bail(fe.path + ": " + r.error);
       }
       this.stage = 4;
       this.await(fe.xs.transaction(new Publish(fe)));
     } else if (this.stage == 4) {
-      if (a!.failed) return this.fail(fe.path + ": " + a!.error);
+      if (a!.failed) return this.bail(fe.path + ": " + a!.error);
       this.stage = 5;
       this.await((this.stateReq = fe.xs.read(fe.backend + "/state")));
     } else if (this.stage == 6) {
-      if (a!.failed) return this.fail(fe.path + ": " + a!.error);
+      if (a!.failed) return this.bail(fe.path + ": " + a!.error);
       fe.state = STATE_CONNECTED;
       this.finish();
     }
+  }
+
+  // Fails the connect and drops the backend-state watch, so a retry starts clean.
+  private bail(msg: string): void {
+    const fe = this.fe;
+    const w = fe.watch;
+    if (w) fe.xs.unwatch(w);
+    fe.watch = null;
+    this.fail(msg);
   }
 
   private advance(): void {
