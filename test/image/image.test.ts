@@ -206,3 +206,28 @@ describe("module checks", () => {
     expect(() => checkModule("t", moduleImporting("morgana", "console_write"))).toThrow(/exports no function _start/);
   });
 });
+
+describe("wasm symbol names", () => {
+  it("pairs wasm2c's definitions with the name section by index, even where mangling collides", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { writeFileSync } = await import("node:fs");
+    const { readWasm } = await import("../../tools/lib/wasm-info.ts");
+    const { wasmNamesByCSymbol } = await import("../../tools/lib/image-syms.ts");
+    const wabt = await (await import("wabt")).default();
+    const mod = wabt.parseWat("t.wat", `(module
+      (import "morgana" "console_write" (func $cw (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func $a/b (result i32) (i32.const 1))
+      (func $a_b (result i32) (i32.const 2))
+      (func (result i32) (i32.const 3))
+      (func $~start (export "_start") (drop (call $a/b)) (drop (call $a_b)) (drop (call 3))))`);
+    const wasm = mod.toBinary({ write_debug_names: true }).buffer;
+    mod.destroy();
+    const dir = mkdtempSync(join(tmpdir(), "morgana-syms-"));
+    writeFileSync(join(dir, "t.wasm"), wasm);
+    execFileSync("/usr/bin/wasm2c", [join(dir, "t.wasm"), "-n", "app", "-o", join(dir, "wasm-app.c")]);
+    const names = wasmNamesByCSymbol(readFileSync(join(dir, "wasm-app.c"), "utf8"), readWasm(wasm));
+    expect([...names.values()]).toEqual(["a/b", "a_b", "wasm-function[3]", "~start"]);
+    expect(new Set(names.keys()).size).toBe(4); // four distinct C symbols
+  });
+});
