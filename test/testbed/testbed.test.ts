@@ -171,6 +171,15 @@ describe("test bed: failures of the test bed itself", () => {
     expect(groupGone(err.pgid), "QEMU still running after a failed start").toBe(true);
   }, 300_000);
 
+  it("reports a Xen panic (no usable dom0 kernel) with Xen's panic lines", async () => {
+    const err = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S, dom0Kernel: brokenImage() }).catch((e) => e);
+    expect(err).toBeInstanceOf(TestbedError);
+    expect(err.message).toMatch(/Panic on CPU/);
+    expect(err.message).toMatch(/\(XEN\)/);
+    await new Promise((res) => setTimeout(res, 500));
+    expect(groupGone(err.pgid), "QEMU still running after a Xen panic").toBe(true);
+  }, (BOOT_S + 200) * 1000);
+
   it("detects a dom0 crash, reports the panic lines, fails the running guest and kills QEMU", async () => {
     const tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
     try {

@@ -91,6 +91,8 @@ export interface StartOptions {
   onSerial?: (line: string) => void;
   /** Extra Xen command-line options. */
   xenExtra?: string;
+  /** Boot this file as the dom0 kernel instead of Debian's (failure-handling tests). */
+  dom0Kernel?: string;
   quiet?: boolean;
 }
 
@@ -117,7 +119,7 @@ export interface GuestSpec {
   name?: string;
   /** Names of dom0 disks (createDisk) for the config's disk entries, in order; extra ones are added as xvdb, ... */
   disks?: string[];
-  /** Seconds from `xl create` until the guest counts as hung (default 60). */
+  /** Seconds from the end of `xl create` until the guest counts as hung (default 60). */
   timeoutS?: number;
   /** Each console line as it arrives. */
   onLine?: (line: string) => void;
@@ -282,7 +284,7 @@ export class Testbed {
       "-device", "virtio-9p-pci,fsdev=share,mount_tag=host",
       "-kernel", files.xen, "-append", xenArgs,
       // QEMU's multiboot loader: modules are comma-separated "file args"
-      "-initrd", `${files.vmlinuz} console=hvc0 earlyprintk=xen rdinit=/init loglevel=4,${files.initrd}`,
+      "-initrd", `${this.opts.dom0Kernel ?? files.vmlinuz} console=hvc0 earlyprintk=xen rdinit=/init loglevel=4,${files.initrd}`,
     ];
     writeFileSync(this.serialLog, `+ ${qemu.join(" ")}\n`);
     installExitHooks();
@@ -369,9 +371,15 @@ export class Testbed {
     if (this.serialTail.length > SERIAL_KEEP) this.serialTail.shift();
     this.opts.onSerial?.(line);
     for (const [name, rx] of MILESTONES) if (!(name in this.timings.milestones) && rx.test(line)) this.timings.milestones[name] = t;
-    if (!this.stopping && FATAL.some((rx) => rx.test(line)))
+    if (!this.stopping && FATAL.some((rx) => rx.test(line))) {
       // give Xen a moment to print the rest of the panic before we stop QEMU
-      setTimeout(() => this.fail(`fatal message on the serial console: ${line.trim()}`), 1500);
+      setTimeout(() => {
+        const next = this.serialTail.slice(this.serialTail.lastIndexOf(line) + 1)
+          .map((l) => l.replace(/^\(XEN\)\s*/, "").trim())
+          .find((l) => l && !/^\*+$/.test(l));
+        this.fail(`fatal message on the serial console: ${line.trim()}${next ? ` ${next}` : ""}`);
+      }, 1500);
+    }
   }
 
   private ctlLine(line: string) {
