@@ -40,6 +40,13 @@ ELFNOTE(XEN_ELFNOTE_FEATURES,       .asciz, "!writable_page_tables")
 
     .section .text.head, "ax"
     .code64
+    /* Xen fills this page with hypercall stubs, 32 bytes each. First in the image, so
+     * that its page alignment costs no padding. */
+    .p2align 12
+    .globl hypercall_page
+hypercall_page:
+    .fill 4096, 1, 0xcc
+
     .globl _start
 _start:
     rdtsc                           /* the entry time, converted once the PV clock is mapped */
@@ -53,12 +60,6 @@ _start:
     movq %r8, %rsi                  /* 2nd argument: Xen's boot %rsp */
     call shim_main
     ud2                             /* shim_main never returns */
-
-    /* Xen fills this page with hypercall stubs, 32 bytes each. */
-    .p2align 12
-    .globl hypercall_page
-hypercall_page:
-    .fill 4096, 1, 0xcc
 
     /* The stack, with an unmapped guard page below it (mm_protect_image unmaps it). */
     .section .bss.stack, "aw", @nobits
