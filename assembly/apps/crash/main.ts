@@ -6,8 +6,8 @@
 // stack (unbounded recursion), or anything else: unreachable.
 import { console, boot } from "../../runtime";
 
-// Recursion keeps these frames out of the optimiser's inliner, so the report
-// shows a real stack: trapHere <- descend x3 <- ~start.
+// Recursion keeps descend out of the optimiser's inliner, so the report shows a
+// real stack: descend x4 <- ~start (trapHere itself is inlined into descend).
 function descend(depth: i32, kind: string): i32 {
   if (depth > 0) return descend(depth - 1, kind) + 1;
   return trapHere(kind);
