@@ -1,0 +1,283 @@
+// Blkfront's xenbus negotiation (xen/include/public/io/blkif.h, "Feature and
+// Parameter Negotiation"), over the generic handshake in xen/xenbus.ts:
+//
+//   1. Read device/vbd/<id>/backend-id: the domain to grant the ring to.
+//   2. Initialise and grant one ring page, allocate an event channel for it.
+//   3. xenbus connect: at InitWait read feature-max-indirect-segments and
+//      max-ring-page-order; publish ring-ref, event-channel and protocol with
+//      state Initialised; wait for the backend's Connected.
+//   4. Read what the backend writes when it connects: sectors, sector-size,
+//      info (VDISK_READONLY), feature-flush-cache, feature-barrier. Optional
+//      keys get blkif.h's defaults; every value is parsed strictly.
+//
+// We use a one-page ring (ring-ref): max-ring-page-order is read and reported,
+// but xen/ring.ts's FrontRing spans one page, so order 0 is what we publish.
+import * as abi from "../abi";
+import * as iopage from "../iopage";
+import { Future, Task } from "../sched";
+import { allocUnbound, Channel } from "../xen/evtchn";
+import { initShared } from "../xen/ring";
+import { Frontend } from "../xen/xenbus";
+import { XsReply, Xenstore } from "../xen/xenstore";
+import { Blkfront, MAX_INDIRECT_SEGMENTS } from "./blkfront";
+import * as b from "./blkif";
+
+/** What the backend told us, after validation. */
+export class Negotiated {
+  devid: string = "";
+  backend: string = "";
+  backendDomid: i32 = 0;
+  /** Capacity in sector-size units. */
+  sectors: u64 = 0;
+  sectorSize: u32 = 512;
+  physicalSectorSize: u32 = 512;
+  info: u32 = 0;
+  flush: bool = false;
+  barrier: bool = false;
+  /** feature-max-indirect-segments as offered, and what we use (0: direct requests only). */
+  indirectOffered: u32 = 0;
+  indirectSegments: i32 = 0;
+  /** max-ring-page-order as offered, and the order in use. */
+  maxRingPageOrder: u32 = 0;
+  ringPageOrder: u32 = 0;
+}
+
+/** Parses a decimal u64 exactly ("", signs, spaces and overflow are errors); -1 on error. */
+function parseU64(s: string, out: StaticArray<u64>): bool {
+  if (s.length == 0 || s.length > 20) return false;
+  let v: u64 = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+    const d = <u64>(c - 48);
+    if (v > (U64.MAX_VALUE - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  out[0] = v;
+  return true;
+}
+
+/** Resolves when every future has settled, whatever the outcome. */
+class Settled extends Future {
+  left: i32;
+  constructor(fs: Array<Future>) {
+    super();
+    this.left = fs.length;
+    if (this.left == 0) this.resolve();
+    for (let i = 0; i < fs.length; i++) fs[i].addWaiter(this);
+  }
+  wake(from: Future): void {
+    if (--this.left == 0) this.resolve();
+  }
+}
+
+/** The keys the backend writes when it connects, in the order readConnectKeys() expects. */
+function connectKeys(): string[] {
+  return ["sectors", "sector-size", "info", "feature-flush-cache", "feature-barrier", "physical-sector-size"];
+}
+
+/** The open handshake; resolves with `front` and `negotiated` set, or rejects naming the device and the key. */
+export class Connect extends Task {
+  stage: i32 = 0;
+  name: string;
+  idReq: XsReply | null = null;
+  keyReqs: Array<XsReply> = new Array<XsReply>();
+  keys: string[] = connectKeys();
+  fe: Frontend;
+  ringPage: usize = 0;
+  ringRef: i32 = -1;
+  ch: Channel | null = null;
+  negotiated: Negotiated = new Negotiated();
+  front: Blkfront | null = null;
+  /** Why the backend's values were refused (the device is being closed). */
+  refusal: string = "";
+
+  constructor(
+    public xs: Xenstore,
+    public devid: string,
+  ) {
+    super();
+    this.name = "vbd " + devid;
+    this.fe = new Frontend(xs, "vbd", devid);
+    this.negotiated.devid = devid;
+  }
+
+  step(): void {
+    const a = this.awaited;
+    if (this.stage == 0) {
+      this.stage = 1;
+      this.await((this.idReq = this.xs.read(this.fe.path + "/backend-id")));
+    } else if (this.stage == 1) {
+      const r = this.idReq!;
+      if (!r.ok) {
+        if (r.errno == abi.ENOENT) return this.bail(this.fe.path + ": no backend-id — is there a disk line in the xl config?");
+        return this.bail(this.fe.path + "/backend-id: " + r.error);
+      }
+      const v = new StaticArray<u64>(1);
+      if (!parseU64(r.text(), v) || v[0] >= 0x7ff0) return this.bail(this.keyError("backend-id", r.text(), "is not a domain id"));
+      this.negotiated.backendDomid = <i32>v[0];
+      if (!this.setupRing()) return;
+      this.stage = 2;
+      this.await(this.fe.connect());
+    } else if (this.stage == 2) {
+      if (a!.failed) return this.bail(a!.error);
+      this.negotiated.backend = this.fe.backend;
+      if (!this.readOffers()) return;
+      this.stage = 3;
+      for (let i = 0; i < this.keys.length; i++) this.keyReqs.push(this.xs.read(this.fe.backend + "/" + this.keys[i]));
+      this.await(new Settled(changetype<Array<Future>>(this.keyReqs)));
+    } else if (this.stage == 3) {
+      if (!this.readConnectKeys()) return;
+      const n = this.negotiated;
+      this.front = new Blkfront(this.name, this.ringPage, this.ch!, n.backendDomid, <u16>I32.parseInt(this.devid), n.indirectSegments);
+      this.finish();
+    } else if (this.stage == 4) {
+      this.bail(this.refusal);
+    }
+  }
+
+  // Step 2: a zeroed shared ring, granted writable to the backend, and its event channel.
+  private setupRing(): bool {
+    const domid = this.negotiated.backendDomid;
+    const page = iopage.alloc();
+    if (page == 0) {
+      this.bail(this.name + ": no memory for the ring page");
+      return false;
+    }
+    this.ringPage = page;
+    initShared(page);
+    const ref = abi.gnttab_grant_access(domid, page, 0);
+    if (ref < 0) {
+      this.bail(this.name + ": granting the ring to domain " + domid.toString() + " failed (errno " + (-ref).toString() + ")");
+      return false;
+    }
+    this.ringRef = ref;
+    const bind = allocUnbound(domid);
+    if (!bind.channel) {
+      this.bail(this.name + ": allocating an event channel for domain " + domid.toString() + " failed (errno " + bind.errno.toString() + ")");
+      return false;
+    }
+    this.ch = bind.channel;
+    this.fe
+      .feature("feature-max-indirect-segments", "0")
+      .feature("max-ring-page-order", "0")
+      .publish("ring-ref", ref.toString())
+      .publish("event-channel", bind.channel!.port.toString())
+      .publish("protocol", "x86_64-abi");
+    return true;
+  }
+
+  // The InitWait offers: indirect segments (clamped to ours) and the ring order (reported).
+  private readOffers(): bool {
+    const n = this.negotiated;
+    const v = new StaticArray<u64>(1);
+    const ind = this.fe.featureValue("feature-max-indirect-segments");
+    if (!parseU64(ind, v)) return this.keyFail("feature-max-indirect-segments", ind, "is not a number");
+    n.indirectOffered = <u32>min<u64>(v[0], 0xffffffff);
+    n.indirectSegments = v[0] > <u64>b.MAX_SEGMENTS ? <i32>min<u64>(v[0], <u64>MAX_INDIRECT_SEGMENTS) : 0;
+    const ord = this.fe.featureValue("max-ring-page-order");
+    if (!parseU64(ord, v) || v[0] > 16) return this.keyFail("max-ring-page-order", ord, "is not a ring order (0..16)");
+    n.maxRingPageOrder = <u32>v[0];
+    n.ringPageOrder = 0;
+    return true;
+  }
+
+  // Step 4: the keys the backend writes on connecting.
+  private readConnectKeys(): bool {
+    const n = this.negotiated;
+    const vals = new Array<string>();
+    for (let i = 0; i < this.keyReqs.length; i++) {
+      const r = this.keyReqs[i];
+      if (r.ok) vals.push(r.text());
+      else if (r.errno == abi.ENOENT) vals.push("");
+      else return this.refused(this.fe.backend + "/" + this.keys[i] + ": " + r.error);
+    }
+    const v = new StaticArray<u64>(1);
+    if (vals[0] == "") return this.refused(this.name + ": the backend wrote no sectors key (blkif.h requires it)");
+    if (!parseU64(vals[0], v)) return this.keyFail("sectors", vals[0], "is not a number");
+    n.sectors = v[0];
+    if (vals[1] != "") {
+      if (!parseU64(vals[1], v) || v[0] < 512 || v[0] > 4096 || popcnt(v[0]) != 1)
+        return this.keyFail("sector-size", vals[1], "is not a power of two from 512 to 4096");
+      n.sectorSize = <u32>v[0];
+    }
+    // The capacity in bytes must fit a u64 (sectors × sector-size).
+    if (n.sectors > U64.MAX_VALUE / <u64>n.sectorSize) return this.keyFail("sectors", vals[0], "overflows a 64-bit byte count");
+    if (vals[2] != "") {
+      if (!parseU64(vals[2], v) || v[0] > 0xffffffff) return this.keyFail("info", vals[2], "is not a 32-bit number");
+      n.info = <u32>v[0];
+    }
+    for (let k = 3; k <= 4; k++) {
+      if (vals[k] == "") continue;
+      if (!parseU64(vals[k], v) || v[0] > 1) return this.keyFail(this.keys[k], vals[k], "is neither 0 nor 1");
+      if (k == 3) n.flush = v[0] == 1;
+      else n.barrier = v[0] == 1;
+    }
+    n.physicalSectorSize = n.sectorSize;
+    if (vals[5] != "") {
+      if (!parseU64(vals[5], v) || v[0] < <u64>n.sectorSize || v[0] > 65536 || popcnt(v[0]) != 1)
+        return this.keyFail("physical-sector-size", vals[5], "is not a power of two ≥ sector-size");
+      n.physicalSectorSize = <u32>v[0];
+    }
+    return true;
+  }
+
+  private keyError(key: string, value: string, why: string): string {
+    return this.name + ": backend key " + key + " = \"" + value + "\" " + why;
+  }
+
+  private keyFail(key: string, value: string, why: string): bool {
+    return this.refused(this.keyError(key, value, why));
+  }
+
+  // After the handshake: close the device again (so the backend does not wait on us), then fail.
+  private refused(msg: string): bool {
+    this.refusal = msg;
+    this.stage = 4;
+    this.await(this.fe.close());
+    return false;
+  }
+
+  // Releases what the handshake set up, then rejects.
+  private bail(msg: string): void {
+    const ch = this.ch;
+    if (ch) ch.close();
+    this.ch = null;
+    if (this.ringRef >= 0 && abi.gnttab_end_access(this.ringRef) == 0 && this.ringPage != 0) iopage.release(this.ringPage);
+    this.ringRef = -1;
+    this.ringPage = 0;
+    this.fail(msg);
+  }
+}
+
+/** The orderly disconnect: drain, xenbus Closing → Closed, then end the ring grant. */
+export class Disconnect extends Task {
+  stage: i32 = 0;
+  constructor(
+    public front: Blkfront,
+    public fe: Frontend,
+    public ringRef: i32,
+  ) {
+    super();
+  }
+  step(): void {
+    const a = this.awaited;
+    if (this.stage == 0) {
+      this.stage = 1;
+      this.await(this.front.idle());
+    } else if (this.stage == 1) {
+      this.stage = 2;
+      this.await(this.fe.close());
+    } else {
+      const f = this.front;
+      f.fatal("the device is closed");
+      f.ch.close();
+      const rc = abi.gnttab_end_access(this.ringRef);
+      if (rc == 0) iopage.release(f.ringPage);
+      f.releasePages();
+      if (a!.failed) return this.fail(a!.error);
+      if (rc != 0) return this.fail(f.name + ": the backend still maps the ring after closing");
+      this.finish();
+    }
+  }
+}

@@ -1,0 +1,304 @@
+// The blkfront data path (xen/include/public/io/blkif.h over xen/ring.ts):
+// requests carry a slot index as their id, pages are granted per request and
+// the grants ended at the response, and each completion settles a BlockOp.
+// The backend is another domain: response ids are bounds-checked indices into
+// the slot table and must name a request in flight with the same operation;
+// anything else stops the device with a clear error instead of trapping.
+// Negotiation lives in blkfront-xs.ts; the public API in index.ts.
+import * as abi from "../abi";
+import * as iopage from "../iopage";
+import { Future, State, Task, spawn } from "../sched";
+import { FrontRing } from "../xen/ring";
+import { Channel, EventHandler } from "../xen/evtchn";
+import * as b from "./blkif";
+
+/** One request: resolves (value = bytes moved) when the backend answers OKAY, else rejects. */
+export class BlockOp extends Future {
+  /** Slot index while in flight, else -1. */
+  id: i32 = -1;
+  grants: Array<i32> = new Array<i32>();
+  indirect: bool = false;
+  /** clock_monotonic() when queued and when completed (latency measurements). */
+  queuedNs: i64 = 0;
+  doneNs: i64 = 0;
+  constructor(
+    public op: u8,
+    /** Start, in 512-byte ring sectors. */
+    public sector: u64,
+    /** Length, in 512-byte ring sectors (0 for a flush). */
+    public nsec: u32,
+    public pages: Array<usize>,
+    /** "write of sector 8+16" — the request named in device units, for errors. */
+    public what: string,
+  ) {
+    super();
+  }
+}
+
+/** Puts what was submitted in one turn of the event loop on the ring together: one notification, a batch for the backend. */
+class Kick extends Task {
+  constructor(public front: Blkfront) {
+    super();
+  }
+  step(): void {
+    this.front.kick = null;
+    this.front.pump();
+    this.finish();
+  }
+}
+
+/** Segments of one indirect request we are prepared to send (one indirect page). */
+export const MAX_INDIRECT_SEGMENTS: i32 = 256;
+
+export class Blkfront extends EventHandler {
+  readonly ring: FrontRing;
+  /** In-flight requests by id; the id is an index, checked before use. */
+  private slots: StaticArray<BlockOp | null>;
+  private freeIds: Array<i32> = new Array<i32>();
+  /** Indirect pages per slot, allocated on first use and kept. */
+  private indirectPages: StaticArray<usize>;
+  private queue: Array<BlockOp> = new Array<BlockOp>();
+  private idleWaits: Array<Future> = new Array<Future>();
+  /** Set when the backend broke the protocol: the device takes no more requests. */
+  broken: string = "";
+  inFlight: i32 = 0;
+  submitted: u64 = 0;
+  completed: u64 = 0;
+  notifies: u64 = 0;
+  /** The pending Kick, if any. */
+  kick: Kick | null = null;
+
+  constructor(
+    /** "vbd 51712", the prefix of every error. */
+    public name: string,
+    public ringPage: usize,
+    public ch: Channel,
+    public backendDomid: i32,
+    public handle: u16,
+    /** Segments per indirect request (0: the backend offers none). */
+    public indirectSegments: i32,
+  ) {
+    super();
+    const ring = new FrontRing(ringPage, b.ENTRY_SIZE);
+    const n = <i32>ring.nrEnts;
+    this.ring = ring;
+    this.slots = new StaticArray<BlockOp | null>(n);
+    this.indirectPages = new StaticArray<usize>(n);
+    for (let i = n - 1; i >= 0; i--) this.freeIds.push(i);
+    ch.handler = this;
+  }
+
+  /** Pages one request may carry. */
+  maxSegments(): i32 {
+    return this.indirectSegments > b.MAX_SEGMENTS ? this.indirectSegments : b.MAX_SEGMENTS;
+  }
+
+  /** Queues a request; it goes on the ring as soon as a slot is free. */
+  submit(r: BlockOp): BlockOp {
+    if (this.broken.length > 0) {
+      r.reject(this.name + ": " + this.broken);
+      return r;
+    }
+    r.queuedNs = abi.clock_monotonic();
+    this.queue.push(r);
+    if (!this.kick) this.kick = spawn(new Kick(this));
+    return r;
+  }
+
+  /** Resolves when nothing is queued or in flight (before a disconnect). */
+  idle(): Future {
+    const f = new Future();
+    this.idleWaits.push(f);
+    this.checkIdle();
+    return f;
+  }
+
+  onEvent(ch: Channel): void {
+    this.complete();
+  }
+
+  /** Puts queued requests on the ring while slots are free, then notifies once. */
+  pump(): void {
+    let pushed = false;
+    while (this.queue.length > 0 && this.freeIds.length > 0 && this.ring.freeRequests() > 0 && this.broken.length == 0) {
+      const r = this.queue.shift();
+      if (r.state != State.Pending) continue; // cancelled before it reached the ring
+      if (this.place(r)) pushed = true;
+    }
+    if (pushed && this.ring.pushRequests()) {
+      this.notifies++;
+      this.ch.notify();
+    }
+    this.checkIdle();
+  }
+
+  // Grants the pages and writes one ring entry; false (and r rejected) when a grant fails.
+  private place(r: BlockOp): bool {
+    const backendReads = r.op != b.OP_READ; // the backend only reads our pages for writes
+    const n = r.pages.length;
+    for (let i = 0; i < n; i++) {
+      const ref = abi.gnttab_grant_access(this.backendDomid, r.pages[i], backendReads ? 1 : 0);
+      if (ref < 0) {
+        this.endGrants(r);
+        r.reject(this.name + ": " + r.what + ": granting page " + i.toString() + " failed (errno " + (-ref).toString() + ")");
+        return false;
+      }
+      r.grants.push(ref);
+    }
+    const id = this.freeIds.pop();
+    if (n > b.MAX_SEGMENTS && !this.placeIndirect(r, id)) {
+      this.freeIds.push(id);
+      this.endGrants(r);
+      return false;
+    }
+    const slot = this.ring.nextRequest();
+    if (n > b.MAX_SEGMENTS) {
+      store<u8>(slot + b.IND_OPERATION, b.OP_INDIRECT);
+      store<u8>(slot + b.IND_OP, r.op);
+      store<u16>(slot + b.IND_NR_SEGMENTS, <u16>n);
+      store<u64>(slot + b.IND_ID, <u64>id);
+      store<u64>(slot + b.IND_SECTOR, r.sector);
+      store<u16>(slot + b.IND_HANDLE, this.handle);
+      store<u16>(slot + b.IND_HANDLE + 2, 0);
+      store<u32>(slot + b.IND_GREFS, <u32>r.grants[n]); // the indirect page's grant follows the data grants
+      for (let i = 1; i < b.MAX_INDIRECT_PAGES; i++) store<u32>(slot + b.IND_GREFS + (<usize>i << 2), 0);
+      r.indirect = true;
+    } else {
+      store<u8>(slot + b.REQ_OPERATION, r.op);
+      store<u8>(slot + b.REQ_NR_SEGMENTS, <u8>n);
+      store<u16>(slot + b.REQ_HANDLE, this.handle);
+      store<u64>(slot + b.REQ_ID, <u64>id);
+      store<u64>(slot + b.REQ_SECTOR, r.sector);
+      for (let i = 0; i < n; i++) this.segment(slot + b.REQ_SEG + <usize>i * b.SEG_SIZE, r, i);
+    }
+    r.id = id;
+    unchecked((this.slots[id] = r));
+    this.inFlight++;
+    this.submitted++;
+    return true;
+  }
+
+  // Fills the slot's indirect page with the segments and grants it read-only; false on failure.
+  private placeIndirect(r: BlockOp, id: i32): bool {
+    let page = unchecked(this.indirectPages[id]);
+    if (page == 0) {
+      page = iopage.alloc();
+      if (page == 0) {
+        r.reject(this.name + ": " + r.what + ": no memory for an indirect page");
+        return false;
+      }
+      unchecked((this.indirectPages[id] = page));
+    }
+    for (let i = 0; i < r.pages.length; i++) this.segment(page + <usize>i * b.SEG_SIZE, r, i);
+    const ref = abi.gnttab_grant_access(this.backendDomid, page, 1);
+    if (ref < 0) {
+      r.reject(this.name + ": " + r.what + ": granting the indirect page failed (errno " + (-ref).toString() + ")");
+      return false;
+    }
+    r.grants.push(ref);
+    return true;
+  }
+
+  // struct blkif_request_segment for page i: whole pages, the last one possibly partial.
+  private segment(at: usize, r: BlockOp, i: i32): void {
+    const before = <u32>i * b.SECTORS_PER_PAGE;
+    const left = r.nsec - before;
+    store<u32>(at + b.SEG_GREF, <u32>r.grants[i]);
+    store<u8>(at + b.SEG_FIRST_SECT, 0);
+    store<u8>(at + b.SEG_LAST_SECT, <u8>(min(left, b.SECTORS_PER_PAGE) - 1));
+    store<u16>(at + 6, 0);
+  }
+
+  /** Takes every response on the ring, settles its request, then refills the ring. */
+  complete(): void {
+    if (this.broken.length > 0) return;
+    for (;;) {
+      let n = this.ring.unconsumedResponses();
+      if (n < 0) return this.fatal("the backend published more responses than requests (rsp_prod is corrupt)");
+      while (n-- > 0) {
+        const s = this.ring.nextResponse();
+        const id = load<u64>(s + b.RSP_ID);
+        const op = load<u8>(s + b.RSP_OPERATION);
+        const status = load<i16>(s + b.RSP_STATUS);
+        if (id >= <u64>this.slots.length)
+          return this.fatal("response id " + id.toString() + " is out of range (the ring has " + this.slots.length.toString() + " slots)");
+        const r = unchecked(this.slots[<i32>id]);
+        if (!r) return this.fatal("response id " + id.toString() + " names no request in flight");
+        if (op != r.op && !(r.indirect && op == b.OP_INDIRECT))
+          return this.fatal("response id " + id.toString() + " is for a " + b.opName(op) + ", but the request was a " + b.opName(r.op));
+        this.finish(r, status);
+        if (this.broken.length > 0) return;
+      }
+      if (this.ring.finalCheckForResponses() == 0) break;
+    }
+    this.pump();
+  }
+
+  private finish(r: BlockOp, status: i16): void {
+    const id = r.id;
+    unchecked((this.slots[id] = null));
+    r.id = -1;
+    this.inFlight--;
+    this.completed++;
+    r.doneNs = abi.clock_monotonic();
+    if (!this.endGrants(r)) {
+      r.reject(this.name + ": " + r.what + ": the backend still maps a page after answering");
+      return this.fatal("the backend answered request " + id.toString() + " but still maps its pages");
+    }
+    this.freeIds.push(id);
+    if (status == b.RSP_OKAY) r.resolve(<i64>r.nsec << b.SECTOR_SHIFT);
+    else if (status == b.RSP_EOPNOTSUPP) r.reject(this.name + ": " + r.what + ": the backend does not support this operation (BLKIF_RSP_EOPNOTSUPP)");
+    else if (status == b.RSP_ERROR) r.reject(this.name + ": " + r.what + ": the backend reported an I/O error (BLKIF_RSP_ERROR)");
+    else r.reject(this.name + ": " + r.what + ": the backend answered with an unknown status " + status.toString());
+  }
+
+  // Ends the request's grants; false if the backend still maps one (those stay granted).
+  private endGrants(r: BlockOp): bool {
+    let ok = true;
+    const keep = new Array<i32>();
+    for (let i = 0; i < r.grants.length; i++) {
+      if (abi.gnttab_end_access(r.grants[i]) != 0) {
+        ok = false;
+        keep.push(r.grants[i]);
+      }
+    }
+    r.grants = keep;
+    return ok;
+  }
+
+  /** Stops the device: every queued and in-flight request fails with the reason. */
+  fatal(why: string): void {
+    if (this.broken.length > 0) return;
+    this.broken = why;
+    const msg = this.name + ": " + why;
+    for (let i = 0; i < this.slots.length; i++) {
+      const r = unchecked(this.slots[i]);
+      if (r) {
+        unchecked((this.slots[i] = null));
+        this.endGrants(r); // a grant the backend still maps stays granted: the page is not reused
+        r.reject(msg);
+      }
+    }
+    this.inFlight = 0;
+    const q = this.queue;
+    this.queue = new Array<BlockOp>();
+    for (let i = 0; i < q.length; i++) q[i].reject(msg);
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaits.length == 0 || this.inFlight > 0 || this.queue.length > 0) return;
+    const ws = this.idleWaits;
+    this.idleWaits = new Array<Future>();
+    for (let i = 0; i < ws.length; i++) ws[i].resolve();
+  }
+
+  /** Returns the indirect pages to the I/O region (after disconnect). */
+  releasePages(): void {
+    for (let i = 0; i < this.indirectPages.length; i++) {
+      const p = unchecked(this.indirectPages[i]);
+      if (p != 0) iopage.release(p);
+      unchecked((this.indirectPages[i] = 0));
+    }
+  }
+}
