@@ -5,6 +5,7 @@
 import { EventChannels, BackendEnd } from "./event-channels.ts";
 import { GrantTable } from "./grant-table.ts";
 import { Xenstored } from "./xenstored.ts";
+import type { VbdBackend } from "./blkback.ts";
 
 /** Xen's SHUTDOWN_* reasons (xen/include/public/sched.h). */
 export const SHUTDOWN = { poweroff: 0, reboot: 1, suspend: 2, crash: 3, watchdog: 4 } as const;
@@ -61,6 +62,8 @@ export class Domain {
   readonly xenstored: Xenstored;
   readonly storePort: BackendEnd;
   readonly consolePort: BackendEnd;
+  /** Virtual block devices (blkback.ts), in device order. */
+  readonly vbds: VbdBackend[] = [];
   /** Backends serviced when the guest blocks (xenstored first). */
   readonly services: (() => void)[] = [];
   private timed: Timed[] = [];

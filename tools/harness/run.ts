@@ -7,6 +7,7 @@ import { ABI_IMPORTS, ABI_MODULE, abiImports, DeadlockSignal, GuestFault, Shutdo
 import { importSignatures } from "./signatures.ts";
 import { asTrap, formatTrap, MAX_FRAMES, Trap } from "./trap.ts";
 import { EXIT_CODE, Outcome } from "../lib/outcome.ts";
+import { Disk, DiskOptions, PowerCutSignal, VbdBackend, vbdDevid } from "./blkback.ts";
 
 /** A problem with the module itself or the host: the guest never ran (exit code 1). */
 export class HarnessError extends Error {}
@@ -16,6 +17,8 @@ export interface RunOptions extends Partial<DomainConfig> {
   wasm: string | Uint8Array;
   /** Called with the domain before the guest starts: install backends, hooks, xenstore keys. */
   setup?: (dom: Domain) => void;
+  /** Virtual disks, attached as xvda, xvdb, ... (device/vbd/51712, 51728, ...); a Disk keeps its contents across runs. */
+  disks?: (Disk | DiskOptions)[];
 }
 
 export interface RunResult {
@@ -97,6 +100,7 @@ export function runWasm(opts: RunOptions): RunResult {
   }
   memory = instance.exports.memory as WebAssembly.Memory;
   dom.memory = () => memory!.buffer;
+  (opts.disks ?? []).forEach((d, i) => dom.vbds.push(new VbdBackend(dom, vbdDevid(i), d)));
   opts.setup?.(dom);
 
   const t0 = performance.now();
@@ -124,6 +128,10 @@ export function runWasm(opts: RunOptions): RunResult {
     if (e instanceof GuestFault) {
       report(`FATAL: ${e.message}\n`);
       return end("crash", `crash: ${e.message}`);
+    }
+    if (e instanceof PowerCutSignal) {
+      report(`POWER CUT: ${e.message}\n`);
+      return end("poweroff", `power cut: ${e.message}`);
     }
     if (e instanceof DeadlockSignal) {
       report(`HANG: ${e.message}\n`);
