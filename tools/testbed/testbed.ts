@@ -26,7 +26,7 @@ import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { createConnection, Socket } from "node:net";
 import {
   closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
-  readSync, rmSync, writeFileSync, appendFileSync,
+  readSync, rmSync, statSync, writeFileSync, appendFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -604,6 +604,8 @@ export class Testbed {
     const t0 = Date.now();
     const logPath = join(this.shareDir, "console", `guest-${domain}.log`);
     const tail = new ConsoleTail(logPath, spec.maxConsoleBytes ?? 4 << 20, spec.onLine);
+    // a restored domain appends to its earlier log: show only what it prints from now on
+    if (cfgOrRestore.startsWith("restore ")) tail.skipExisting();
     const poll = setInterval(() => tail.poll(), 100);
     const restore = cfgOrRestore.startsWith("restore ") ? ` restore ${cfgOrRestore.slice(8)}` : "";
     const cfg = restore ? "-" : cfgOrRestore;
@@ -677,12 +679,22 @@ function checkName(n: string, what: string) {
     throw new TestbedUsageError(`bad ${what} ${JSON.stringify(n)}: use letters, digits, _ . - (max 60)`);
 }
 
-/** Keeps the 5 newest run folders (logs of earlier boots). */
+/** Keeps the 5 newest finished run folders (logs of earlier boots); never touches a live one. */
 function pruneRuns() {
   const dir = join(TESTBED_CACHE, "runs");
   if (!existsSync(dir)) return;
-  const runs = readdirSync(dir).sort();
-  for (const r of runs.slice(0, Math.max(0, runs.length - 5))) rmSync(join(dir, r), { recursive: true, force: true });
+  const alive = (r: string) => {
+    const pid = Number(/-(\d+)$/.exec(r)?.[1]);
+    if (!pid) return false;
+    try {
+      process.kill(pid, 0); // another process (a parallel test file) may be using its share right now
+      return true;
+    } catch (e: any) {
+      return e.code === "EPERM";
+    }
+  };
+  const done = readdirSync(dir).sort().filter((r) => !alive(r));
+  for (const r of done.slice(0, Math.max(0, done.length - 5))) rmSync(join(dir, r), { recursive: true, force: true });
 }
 
 /** Follows a console log that xenconsoled writes onto the share. */
@@ -693,6 +705,13 @@ class ConsoleTail {
   private off = 0;
   private partial = "";
   constructor(private path: string, private max: number, private onLine?: (l: string) => void) {}
+  skipExisting() {
+    try {
+      this.off = statSync(this.path).size;
+    } catch {
+      /* no log yet */
+    }
+  }
   poll() {
     let fd: number;
     try {
@@ -762,6 +781,9 @@ export function interpret(report: string, base: Pick<GuestResult, "domain" | "co
     } else if (/^vanished \d+$/.test(line)) {
       outcome = "testbed-failure";
       detail = "the domain disappeared without a shutdown reason (destroyed from outside?)";
+    } else if (/^xl-list-failed \d+$/.test(line)) {
+      outcome = "testbed-failure";
+      detail = `xl list kept failing in dom0: ${xl.slice(-2).join(" | ")}`;
     } else if (/^saved \d+$/.test(line)) {
       outcome = "saved";
       detail = "saved: xl save took the domain";
