@@ -45,4 +45,7 @@ static inline long hypervisor_vcpu_op(int cmd, unsigned vcpu, void *arg)
 static inline long hypervisor_event_channel_op(int cmd, void *arg)
 { return _hypercall5(__HYPERVISOR_event_channel_op, cmd, arg, 0, 0, 0); }
 
+static inline long hypervisor_grant_table_op(int cmd, void *arg, unsigned count)
+{ return _hypercall5(__HYPERVISOR_grant_table_op, cmd, arg, count, 0, 0); }
+
 #endif

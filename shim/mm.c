@@ -21,7 +21,8 @@
  *  0xffffa08000000000 +----------------------------------------------+
  *                     | unused                                       |
  *  0xffffc00000000000 +----------------------------------------------+ IO_BASE, L4 slot 384
- *                     | I/O pages: grant mappings (block, net: later)|
+ *                     | shim I/O pages, RW NX: the grant table frames|
+ *                     | (gnttab.c), one L1 made on first use         |
  *  0xffffc08000000000 +----------------------------------------------+
  *                     | unused                                       |
  *  0xffffffff80000000 +----------------------------------------------+ VIRT_BASE = pfn 0
@@ -43,7 +44,13 @@
  * Everything below VIRT_BASE except Xen's range is ours; everything above _erodata is
  * NX. Free frames: pfns from the end of Xen's start-of-day area to nr_pages. Data
  * frames come from the bottom of the pool, page-table frames from the top (those are
- * outside the boot mapping, so they have no writable mapping Xen would refuse). */
+ * outside the boot mapping, so they have no writable mapping Xen would refuse).
+ *
+ * Remapping (ABI.md §6.1): every 4 KiB page of the linear memory has its own PTE, so
+ * the store ring (store_ring_map) and foreign grants (gnttab_map) replace one page's PTE;
+ * the page's own frame stays allocated to it. Linear page k is always pfn
+ * linear_first_pfn + k (only memory.grow takes from the bottom of the pool), so its own
+ * frame is known without reading the L1, and gnttab_unmap restores it. */
 #include <string.h>
 #include "shim.h"
 #include "hypercall.h"
@@ -66,6 +73,9 @@ static uint64_t nx;                   /* PTE_NX when the CPU has it, else 0 */
 static uint64_t linear_l3_mfn;
 static uint64_t linear_l2_mfn[4];     /* one per GiB: at most 65535 wasm pages */
 static uint64_t linear_l1_mfn[2048];  /* one per 2 MiB */
+static uint64_t linear_first_pfn;     /* the frame of linear page 0; page k is pfn + k */
+static uint64_t l4_maddr;
+static uint64_t io_l1_mfn;            /* the I/O region's one L1: 512 pages */
 
 static struct mmu_update mmu_batch[BATCH];
 static unsigned mmu_batch_len;
@@ -185,6 +195,31 @@ int mm_linear_grow(uint32_t old_pages, uint32_t new_pages)
     return 0;
 }
 
+/* The machine frame that is the linear memory's own page at `offset`. */
+uint64_t mm_linear_own_mfn(uint32_t offset) { return p2m[linear_first_pfn + (offset >> 12)]; }
+
+/* Points the linear page at `offset` at frame `mfn` (0: its own frame again). */
+long mm_linear_remap(uint32_t offset, uint64_t mfn)
+{
+    if (!mfn) mfn = mm_linear_own_mfn(offset);
+    return hypervisor_update_va_mapping(LINEAR_BASE + offset, (mfn << 12) | DATA_PROT | nx, UVMF_INVLPG);
+}
+
+/* Maps frame `mfn` at I/O page `idx` (RW, NX); its tables are made on first use. */
+void *mm_io_map(unsigned idx, uint64_t mfn)
+{
+    if (idx >= 512) shim_fatal("mm_io_map beyond the I/O region's first 2 MiB", -XEN_EINVAL);
+    if (!io_l1_mfn) {
+        uint64_t l3 = mm_new_table(l4_maddr + L4_SLOT(IO_BASE) * 8, "mmu_update for the I/O region L3");
+        uint64_t l2 = mm_new_table(l3 << 12, "mmu_update for the I/O region L2");
+        io_l1_mfn = mm_new_table(l2 << 12, "mmu_update for the I/O region L1");
+    }
+    uint64_t va = IO_BASE + ((uint64_t)idx << 12);
+    long rc = hypervisor_update_va_mapping(va, (mfn << 12) | DATA_PROT | nx, UVMF_INVLPG);
+    if (rc) shim_fatal("update_va_mapping of an I/O page", rc);
+    return (void *)va;
+}
+
 void mm_init(uint64_t boot_rsp)
 {
     p2m = (uint64_t *)start_info->mfn_list;
@@ -207,8 +242,9 @@ void mm_init(uint64_t boot_rsp)
     if (virt_to_pfn((void *)(boot_rsp - 1)) >= pool_next) pool_next = virt_to_pfn((void *)(boot_rsp - 1)) + 1;
     if (pool_next < virt_to_pfn(_end)) shim_fatal("start-of-day area overlapping the image", -XEN_EINVAL);
     pool_top = start_info->nr_pages;
+    linear_first_pfn = pool_next;
 
     /* The linear memory's L3 (the reservation); its L2s and L1s come with memory.grow. */
-    uint64_t l4_maddr = p2m[virt_to_pfn(l4)] << 12;
+    l4_maddr = p2m[virt_to_pfn(l4)] << 12;
     linear_l3_mfn = mm_new_table(l4_maddr + L4_SLOT(LINEAR_BASE) * 8, "mmu_update for the linear memory L3");
 }

@@ -11,13 +11,15 @@
 #define __HYPERVISOR_set_callbacks      4
 #define __HYPERVISOR_update_va_mapping 14
 #define __HYPERVISOR_console_io        18
+#define __HYPERVISOR_grant_table_op    20
 #define __HYPERVISOR_iret              23
 #define __HYPERVISOR_vcpu_op           24
 #define __HYPERVISOR_mmuext_op         26
 #define __HYPERVISOR_sched_op          29
 #define __HYPERVISOR_event_channel_op  32
 
-/* xen/include/public/xen.h */
+/* xen/include/public/xen.h: ids from DOMID_FIRST_RESERVED up name no real domain */
+#define DOMID_FIRST_RESERVED 0x7ff0U
 #define DOMID_SELF 0x7ff0U
 
 /* xen/include/public/xen.h: mmu_update() request types and its struct */
@@ -29,6 +31,7 @@ struct mmu_update {
 
 /* xen/include/public/xen.h: mmuext_op() commands and its struct */
 #define MMUEXT_TLB_FLUSH_LOCAL 6
+#define MMUEXT_INVLPG_LOCAL    7
 #define MMUEXT_CLEAR_PAGE     16
 struct mmuext_op {
     uint32_t cmd;
@@ -137,11 +140,87 @@ struct vcpu_set_singleshot_timer {
     uint32_t flags;
 };
 
-/* xen/include/public/event_channel.h */
-#define EVTCHNOP_bind_virq 1
-#define EVTCHNOP_send      4
+/* xen/include/public/event_channel.h (2-level ABI: 64 words of 64 ports on x86-64) */
+#define EVTCHNOP_bind_interdomain 0
+#define EVTCHNOP_bind_virq        1
+#define EVTCHNOP_close            3
+#define EVTCHNOP_send             4
+#define EVTCHNOP_status           5
+#define EVTCHNOP_alloc_unbound    6
+#define EVTCHNOP_unmask           9
+#define EVTCHN_2L_NR_CHANNELS  4096
+#define EVTCHNSTAT_unbound        1
 struct evtchn_bind_virq { uint32_t virq; uint32_t vcpu; uint32_t port; };
 struct evtchn_send { uint32_t port; };
+struct evtchn_close { uint32_t port; };
+struct evtchn_unmask { uint32_t port; };
+struct evtchn_alloc_unbound { uint16_t dom, remote_dom; uint32_t port; };
+struct evtchn_bind_interdomain { uint16_t remote_dom; uint32_t remote_port; uint32_t local_port; };
+struct evtchn_status {
+    uint16_t dom;
+    uint32_t port;
+    uint32_t status;           /* EVTCHNSTAT_* */
+    uint32_t vcpu;
+    union {
+        struct { uint16_t dom; } unbound;   /* the domain allowed to bind, DOMID_SELF resolved */
+        struct { uint16_t dom; uint32_t port; } interdomain;
+        uint32_t pirq, virq;
+    } u;
+};
+
+/* xen/include/public/grant_table.h: grant tables v1 */
+#define GNTTABOP_map_grant_ref   0
+#define GNTTABOP_unmap_grant_ref 1
+#define GNTTABOP_setup_table     2
+#define GNTTABOP_query_size      6
+#define GNTTAB_NR_RESERVED_ENTRIES 8
+struct grant_entry_v1 {
+    uint16_t flags;            /* GTF_*: written last by the granter, updated by Xen */
+    uint16_t domid;            /* the domain allowed to map */
+    uint32_t frame;            /* the machine frame granted */
+};
+#define GTF_permit_access 1
+#define GTF_readonly  (1U << 2)
+#define GTF_reading   (1U << 3)  /* set by Xen while the grantee maps it */
+#define GTF_writing   (1U << 4)
+#define GNTMAP_host_map (1U << 1)
+#define GNTMAP_readonly (1U << 2)
+struct gnttab_map_grant_ref {
+    uint64_t host_addr;        /* without GNTMAP_contains_pte: a virtual address */
+    uint32_t flags;            /* GNTMAP_* */
+    uint32_t ref;
+    uint16_t dom;
+    int16_t  status;           /* GNTST_* */
+    uint32_t handle;
+    uint64_t dev_bus_addr;
+};
+struct gnttab_unmap_grant_ref {
+    uint64_t host_addr;
+    uint64_t dev_bus_addr;
+    uint32_t handle;
+    int16_t  status;
+};
+struct gnttab_setup_table {
+    uint16_t dom;
+    uint32_t nr_frames;
+    int16_t  status;
+    uint64_t *frame_list;      /* XEN_GUEST_HANDLE(xen_pfn_t): filled with frames */
+};
+struct gnttab_query_size {
+    uint16_t dom;
+    uint32_t nr_frames;
+    uint32_t max_nr_frames;
+    int16_t  status;
+};
+#define GNTST_okay              0
+#define GNTST_general_error   (-1)
+#define GNTST_bad_domain      (-2)
+#define GNTST_bad_gntref      (-3)
+#define GNTST_bad_handle      (-4)
+#define GNTST_bad_virt_addr   (-5)
+#define GNTST_no_device_space (-7)
+#define GNTST_permission_denied (-8)
+#define GNTST_eagain         (-12)
 
 /* xen/include/public/xen.h */
 #define VIRQ_TIMER 0
@@ -156,8 +235,14 @@ struct xencons_interface {
 
 /* xen/include/public/errno.h */
 #define XEN_EPERM   1
+#define XEN_ESRCH   3
+#define XEN_EIO     5
+#define XEN_EAGAIN 11
+#define XEN_ENOMEM 12
 #define XEN_EFAULT 14
+#define XEN_EBUSY  16
 #define XEN_EINVAL 22
+#define XEN_ENOSPC 28
 
 /* xen/include/public/elfnote.h */
 #define XEN_ELFNOTE_ENTRY          1
