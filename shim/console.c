@@ -24,7 +24,7 @@ static void console_ring_push(uint32_t prod)
 {
     barrier();                 /* orders the bytes in out[] before the index that exposes them */
     console_ring->out_prod = prod;
-    evtchn_notify(console_evtchn);
+    evtchn_send(console_evtchn);
 }
 
 /* Writes every byte, \n as \r\n; when the ring is full, waits for the backend. */
@@ -55,7 +55,7 @@ void console_flush(void)
 {
     if (!console_ring) return;
     for (int i = 0; i < FLUSH_YIELDS && console_ring->out_cons != console_ring->out_prod; i++) {
-        evtchn_notify(console_evtchn);
+        evtchn_send(console_evtchn);
         hypervisor_sched_op(SCHEDOP_yield, 0);
     }
 }

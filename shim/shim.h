@@ -2,7 +2,8 @@
  *   main.c     boot sequence, shutdown          console.c  PV console ring, printk
  *   time.c     PV clock, one-shot timer, block  evtchn.c   event channels and the upcall
  *   mm.c       memory layout, W^X, linear memory traps.c    trap table, faults, trap reports
- *   wasm_rt.c  wasm2c's runtime contract        abi.c      the import ABI (ABI.md §3)
+ *   wasm_rt.c  wasm2c's runtime contract        abi.c      the import ABI (ABI.md §3, §6-9)
+ *   gnttab.c   grant tables v1 (ABI.md §9)
  *   lib.c      mem*, str*                       math.c     libm subset for wasm2c output */
 #ifndef SHIM_H
 #define SHIM_H
@@ -18,6 +19,10 @@
 /* Compiler barrier: x86 keeps stores in order and loads in order (TSO), so between
  * us and Xen or a backend only the compiler's reordering has to be stopped. */
 #define barrier() asm volatile("" ::: "memory")
+
+/* A full fence for the module's mem_barrier: orders every earlier load and store
+ * before every later one, as other domains see them. */
+#define mfence() asm volatile("mfence" ::: "memory")
 
 /* main.c */
 extern struct start_info *start_info;
@@ -38,13 +43,31 @@ uint64_t pvclock_monotonic(void);
 uint64_t pvclock_wall(void);
 int sched_block(int64_t deadline);
 
-/* evtchn.c */
+/* evtchn.c (the module's calls return a port, 0 or -errno: ABI.md §8) */
 void evtchn_init(void);
-void evtchn_notify(uint32_t port);
+long evtchn_send(uint32_t port);
 uint32_t evtchn_bind_virq(uint32_t virq);
 void evtchn_upcall(void);
+void evtchn_ack(void);
 void evtchn_mask_upcalls(void);
+int evtchn_event_pending(void);
+int evtchn_alloc_unbound(uint32_t remote_domid);
+int evtchn_bind_interdomain(uint32_t remote_domid, uint32_t remote_port);
+int evtchn_notify(uint32_t port);
+int evtchn_mask(uint32_t port);
+int evtchn_unmask(uint32_t port);
+int evtchn_close(uint32_t port);
+int evtchn_poll(uint32_t *out, uint32_t max);
 extern volatile int evtchn_event_seen;
+extern uint16_t evtchn_self_domid;
+
+/* gnttab.c (ABI.md §9; offsets are linear-memory addresses) */
+int xen_domain_exists(uint32_t domid);
+int gnttab_grant_access(uint32_t domid, uint32_t offset, int readonly);
+int gnttab_end_access(uint32_t ref);
+int gnttab_map(uint32_t domid, uint32_t ref, uint32_t offset, int readonly);
+int gnttab_unmap(uint32_t handle);
+int gnttab_page_mapped(uint32_t offset);
 
 /* mm.c */
 struct shared_info *mm_map_shared_info(void);
@@ -56,6 +79,12 @@ int mm_in_linear_reservation(uint64_t va);
 int mm_in_stack_guard(uint64_t va);
 uint64_t mm_pfn_to_mfn(uint64_t pfn);
 void *mm_mfn_to_virt(uint64_t mfn);
+uint64_t mm_linear_own_mfn(uint32_t offset);
+long mm_linear_remap(uint32_t offset, uint64_t mfn);
+void *mm_io_map(unsigned idx, uint64_t mfn);
+
+/* abi.c */
+extern int64_t abi_store_ring_offset;   /* where store_ring_map put the ring, or -1 */
 
 /* traps.c */
 void traps_init(void);

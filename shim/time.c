@@ -71,20 +71,29 @@ uint64_t pvclock_wall(void)
     return ((uint64_t)sec_hi << 32 | sec) * 1000000000ULL + nsec + pvclock_monotonic();
 }
 
-/* ABI.md §3.4: 0 once the deadline has passed, 1 when woken earlier (an event, or
- * spuriously). Upcalls stay masked except inside SCHEDOP_block. */
+/* ABI.md §3.4, §8.7: 1 when a module port is pending and unmasked (at once if one is
+ * already), 0 once the deadline has passed. Other wakeups (the shim's own ports, Xen's
+ * timer firing up to its slop before the deadline) only loop, so the result matches the
+ * harness's. Upcalls stay masked except inside SCHEDOP_block. */
 int sched_block(int64_t deadline)
 {
-    if ((uint64_t)deadline <= pvclock_monotonic()) return 0;
-    if (deadline != INT64_MAX) {
-        /* flags 0: a deadline that passed meanwhile fires at once instead of failing */
-        struct vcpu_set_singleshot_timer timer = { .timeout_abs_ns = deadline, .flags = 0 };
-        long rc = hypervisor_vcpu_op(VCPUOP_set_singleshot_timer, 0, &timer);
-        if (rc) shim_fatal("VCPUOP_set_singleshot_timer", rc);
+    for (;;) {
+        evtchn_ack();          /* from here, any new event raises evtchn_upcall_pending again */
+        if (evtchn_event_pending()) return 1;
+        if ((uint64_t)deadline <= pvclock_monotonic()) return 0;
+        long rc;
+        if (deadline != INT64_MAX) {
+            /* flags 0: a deadline that passed meanwhile fires at once instead of failing */
+            struct vcpu_set_singleshot_timer timer = { .timeout_abs_ns = deadline, .flags = 0 };
+            rc = hypervisor_vcpu_op(VCPUOP_set_singleshot_timer, 0, &timer);
+            if (rc) shim_fatal("VCPUOP_set_singleshot_timer", rc);
+        } else {
+            rc = hypervisor_vcpu_op(VCPUOP_stop_singleshot_timer, 0, 0);  /* an earlier deadline must not wake us */
+            if (rc) shim_fatal("VCPUOP_stop_singleshot_timer", rc);
+        }
+        /* Unmasks upcalls and checks for pending events atomically, then sleeps; an event
+         * wakes the vcpu and its upcall runs before the hypercall returns. */
+        hypervisor_sched_op(SCHEDOP_block, 0);
+        evtchn_mask_upcalls();
     }
-    /* Unmasks upcalls and checks for pending events atomically, then sleeps; an event
-     * wakes the vcpu and its upcall runs before the hypercall returns. */
-    hypervisor_sched_op(SCHEDOP_block, 0);
-    evtchn_mask_upcalls();
-    return (uint64_t)deadline <= pvclock_monotonic() ? 0 : 1;
 }
