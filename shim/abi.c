@@ -87,3 +87,59 @@ uint32_t Z_morganaZ_boot_cmdline(ctx_t *ctx, uint32_t buf, uint32_t len)
     memcpy(p, start_info->cmd_line, len < n ? len : n);
     return n;
 }
+
+/* ABI v1 extensions (§6-9). Addresses are linear-memory offsets; the subsystems
+ * (evtchn.c, gnttab.c) validate ports, refs and handles. */
+
+/* §6.2: wasm2c calls this as a function, so the compiler cannot move the AOT code's
+ * memory accesses across it either. */
+void Z_morganaZ_mem_barrier(ctx_t *ctx) { (void)ctx; mfence(); }
+
+/* §7.1: the ring's frame replaces the page's; the page's own frame stays allocated
+ * to it (no unmap in v1), so linear page k stays pfn first + k (mm.c). */
+int64_t abi_store_ring_offset = -1;
+uint32_t Z_morganaZ_store_ring_map(ctx_t *ctx, uint32_t addr)
+{
+    (void)ctx;
+    if (addr & (PAGE_SIZE - 1)) return -EINVAL;
+    if (!wasm_range(addr, PAGE_SIZE)) return -EFAULT;
+    if (abi_store_ring_offset >= 0 || gnttab_page_mapped(addr)) return -XEN_EBUSY;
+    long rc = mm_linear_remap(addr, start_info->store_mfn);
+    if (rc) return rc;
+    abi_store_ring_offset = addr;
+    return 0;
+}
+
+/* §8 */
+uint32_t Z_morganaZ_evtchn_alloc_unbound(ctx_t *ctx, uint32_t domid) { (void)ctx; return evtchn_alloc_unbound(domid); }
+uint32_t Z_morganaZ_evtchn_bind_interdomain(ctx_t *ctx, uint32_t domid, uint32_t port)
+{ (void)ctx; return evtchn_bind_interdomain(domid, port); }
+uint32_t Z_morganaZ_evtchn_notify(ctx_t *ctx, uint32_t port) { (void)ctx; return evtchn_notify(port); }
+uint32_t Z_morganaZ_evtchn_mask(ctx_t *ctx, uint32_t port) { (void)ctx; return evtchn_mask(port); }
+uint32_t Z_morganaZ_evtchn_unmask(ctx_t *ctx, uint32_t port) { (void)ctx; return evtchn_unmask(port); }
+uint32_t Z_morganaZ_evtchn_close(ctx_t *ctx, uint32_t port) { (void)ctx; return evtchn_close(port); }
+
+/* §8.6: ports go out as little-endian u32s, at most len / 4 of them. */
+uint32_t Z_morganaZ_evtchn_poll(ctx_t *ctx, uint32_t buf, uint32_t len)
+{
+    (void)ctx;
+    uint8_t *p = wasm_range(buf, len);
+    if (!p) return -EFAULT;
+    uint32_t ports[64], n = 0, max = len / 4;
+    while (n < max) {                  /* in chunks: the buffer may be unaligned */
+        uint32_t want = max - n < 64 ? max - n : 64;
+        uint32_t got = evtchn_poll(ports, want);
+        memcpy(p + n * 4, ports, got * 4);
+        n += got;
+        if (got < want) break;
+    }
+    return n;
+}
+
+/* §9 */
+uint32_t Z_morganaZ_gnttab_grant_access(ctx_t *ctx, uint32_t domid, uint32_t addr, uint32_t readonly)
+{ (void)ctx; return gnttab_grant_access(domid, addr, readonly != 0); }
+uint32_t Z_morganaZ_gnttab_end_access(ctx_t *ctx, uint32_t ref) { (void)ctx; return gnttab_end_access(ref); }
+uint32_t Z_morganaZ_gnttab_map(ctx_t *ctx, uint32_t domid, uint32_t ref, uint32_t addr, uint32_t readonly)
+{ (void)ctx; return gnttab_map(domid, ref, addr, readonly != 0); }
+uint32_t Z_morganaZ_gnttab_unmap(ctx_t *ctx, uint32_t handle) { (void)ctx; return gnttab_unmap(handle); }

@@ -129,7 +129,9 @@ void trap_handler(struct trap_frame *f)
 {
     uint64_t cr2 = shared_info ? shared_info->vcpu_info[0].arch.cr2 : 0;
     if (in_wasm_text(f->rip)) {
-        if (f->vector == 14 && mm_in_linear_reservation(cr2))
+        /* error bit 0 clear: nothing mapped there (beyond memory.size); set: a write to a
+         * read-only grant mapping, which ABI.md §9.3 makes a CPU fault */
+        if (f->vector == 14 && mm_in_linear_reservation(cr2) && !(f->error & 1))
             trap_wasm("out of bounds memory access", f->rip, f->rbp);
         if (f->vector == 0)
             trap_wasm("integer divide by zero", f->rip, f->rbp);

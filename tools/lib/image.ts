@@ -31,7 +31,7 @@ export function shimImports(): string[] {
 
 /** Shim sources, in link order; head.S first (its .text.head starts the image). */
 const SHIM_ASM = ["head.S", "entry.S"];
-const SHIM_C = ["main.c", "console.c", "time.c", "evtchn.c", "mm.c", "traps.c", "wasm_rt.c", "abi.c", "lib.c"];
+const SHIM_C = ["main.c", "console.c", "time.c", "evtchn.c", "gnttab.c", "mm.c", "traps.c", "wasm_rt.c", "abi.c", "lib.c"];
 const WASM_FLAVOURED_C = ["math.c"];           // built with the wasm code's flags (SSE)
 
 export interface Step { name: string; ms: number; cached: boolean; detail?: string }
