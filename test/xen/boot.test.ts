@@ -1,9 +1,16 @@
 // Morgana images under real Xen (the test bed: QEMU TCG, Xen 4.17, Debian dom0):
-// hello, every trap kind of the crash app, memgrow and the ABI conformance app, all
-// in one test-bed boot. The images come from build:image, exactly as a user makes them.
+// hello, every trap kind of the crash app, memgrow, the ABI conformance app, and the
+// ABI v1 extensions (xsinfo against the real xenstored; the xentest cases that need no
+// harness hook), all in one test-bed boot. The images come from build:image, exactly as
+// a user makes them.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { buildImage } from "../../tools/lib/image.ts";
-import { GuestResult, Testbed } from "../../tools/testbed/testbed.ts";
+import { ROOT } from "../../tools/lib/paths.ts";
+import { ExecResult, GuestResult, GuestSpec, Testbed } from "../../tools/testbed/testbed.ts";
 
 const BOOT_S = 420;
 
@@ -26,15 +33,51 @@ function trapReport(console: string) {
   return { reason: lines[at].slice(6), frames };
 }
 
+/** A dom0 script that waits (≤ 60 s) for `domain` to exist, then runs `then` with $id set. */
+function whenDomain(domain: string, then: string): string {
+  return `for i in $(seq 600); do id=$(xl domid ${domain} 2>/dev/null) && break; sleep 0.1; done
+[ -n "$id" ] || { echo "no domain ${domain}"; exit 1; }
+${then}`;
+}
+
 describe("images under Xen", () => {
   let tb: Testbed;
   const images: Record<string, string> = {};
   const results = new Map<string, GuestResult>();
+  const dom0 = new Map<string, ExecResult>();
+
+  // Runs a guest while a dom0 script (given the guest's domain name) runs beside it.
+  async function runBeside(key: string, spec: GuestSpec, script: (domain: string) => string) {
+    const g = tb.launch({ name: key, timeoutS: 120, ...spec });
+    const [r, x] = await Promise.all([g.result, tb.exec(whenDomain(g.domain, script(g.domain)), 180)]);
+    results.set(key, r);
+    dom0.set(key, x);
+  }
 
   beforeAll(async () => {
     // Build before booting: a build error should not cost a boot.
-    for (const app of ["hello", "crash", "memgrow", "conformance"]) images[app] = (await buildImage(app)).xl;
+    for (const app of ["hello", "crash", "memgrow", "conformance", "xsinfo", "xentest"]) images[app] = (await buildImage(app)).xl;
+    const peer = join(mkdtempSync(join(tmpdir(), "gnt-peer-")), "gnt-peer");
+    execFileSync("gcc", ["-static", "-O2", "-Wall", "-o", peer, join(ROOT, "test", "xen", "gnt-peer.c")]);
     tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
+    copyFileSync(peer, join(tb.shareDir, "xfer", "gnt-peer"));
+    // First in the boot, so it is domain 1: the case watches /local/domain/1/data. dom0
+    // writes data/w/external once the guest has set data/w/x = 1 and waits for that event.
+    await runBeside("xs-watch", { config: images.xentest, extra: "xs-watch" }, () =>
+      `d=/local/domain/$id/data/w
+for i in $(seq 1200); do [ "$(xenstore-read $d/x 2>/dev/null)" = 1 ] && break; sleep 0.05; done
+xenstore-write $d/external x && echo "domid $id"`);
+    // Second, so it is domain 2, which dom0's two pages are granted to before it starts
+    // (gnt-peer.c: one read-only, one writable); their refs go on its command line.
+    const offer = await tb.exec(`rm -f /tmp/gnt-done; /host/xfer/gnt-peer 2 /tmp/gnt-done </dev/null >/tmp/gnt.out 2>&1 &
+for i in $(seq 100); do grep -q refs /tmp/gnt.out && break; sleep 0.1; done; cat /tmp/gnt.out`);
+    const refs = /^refs (\d+) (\d+)$/m.exec(offer.output);
+    if (!refs) throw new Error(`gnt-peer in dom0 did not grant its pages: ${offer.output}`);
+    results.set("xentest-gnttab", await tb.run({ config: images.xentest, extra: `gnttab ${refs[1]} ${refs[2]}`, name: "xentest-gnttab", timeoutS: 120 }));
+    dom0.set("xentest-gnttab", await tb.exec("touch /tmp/gnt-done; for i in $(seq 50); do grep -q rw: /tmp/gnt.out && break; sleep 0.1; done; cat /tmp/gnt.out"));
+    // What dom0 says about xsinfo's domain, read while it exists.
+    await runBeside("xsinfo", { config: images.xsinfo }, (domain) =>
+      `echo "domid: $id"; echo "name: $(xenstore-read /local/domain/$id/name)"; echo "vm: $(xenstore-read /local/domain/$id/vm)"; echo "xl: ${domain}"`);
     const runs: [string, string, string | undefined][] = [
       ["hello", "hello", undefined],
       ["memgrow", "memgrow", undefined],
@@ -44,10 +87,15 @@ describe("images under Xen", () => {
       ["crash-div", "crash", "div"],
       ["crash-abort", "crash", "abort"],
       ["crash-stack", "crash", "stack"],
+      ["xentest-ring-wrap", "xentest", "ring-wrap"],
+      ["xentest-ring-notify", "xentest", "ring-notify"],
+      ["xentest-sleepers", "xentest", "sleepers"],
+      ["xentest-combinators", "xentest", "combinators"],
+      ["xentest-evtchn", "xentest", "evtchn"],
     ];
     for (const [key, app, extra] of runs)
       results.set(key, await tb.run({ config: images[app], extra, name: key, timeoutS: 120 }));
-  }, (BOOT_S + 900 + 8 * 150) * 1000);
+  }, (BOOT_S + 900 + 16 * 150) * 1000);
 
   afterAll(async () => {
     if (tb) await tb.stop();
@@ -102,4 +150,69 @@ describe("images under Xen", () => {
     expect(t.reason).toBe("call stack exhausted");
     expect(t.frames).toEqual([...Array(32).fill("assembly/apps/crash/main/recurseForever"), "..."]);
   });
+
+  /** The xentest case passed: no failed check, one result line last, a clean poweroff. */
+  function expectPass(key: string) {
+    const r = results.get(key)!;
+    expect(r.console.split("\n").filter((l) => l.startsWith("not ok")), summary(r)).toEqual([]);
+    expect(r.console.trimEnd().split("\n").at(-1), summary(r)).toBe("TEST PASS");
+    expect(r.outcome, summary(r)).toBe("poweroff");
+    expect(r.verdict).toBe("pass");
+  }
+
+  it("xsinfo reads its real domid, name and vm path from xenstore, as dom0 sees them, and its watch fires", () => {
+    const r = results.get("xsinfo")!;
+    expectPassLine(r);
+    const x = dom0.get("xsinfo")!;
+    expect(x.status, x.output).toBe(0);
+    const said = (text: string, key: string) => new RegExp(`^${key}: (.+)$`, "m").exec(text)?.[1];
+    for (const key of ["domid", "name", "vm"]) expect(said(r.console, key), `${key}\n${summary(r)}\ndom0: ${x.output}`).toBe(said(x.output, key));
+    expect(said(r.console, "name")).toBe(r.domain);
+    expect(Number(said(r.console, "domid"))).toBe(r.domid);
+    expect(said(r.console, "vm")).toMatch(/^\/vm\/[0-9a-f-]{36}$/);
+    expect(r.console).toMatch(/^watch xsinfo: data\/xsinfo = .+ was here$/m);
+  });
+
+  it("xentest rings: indices wrap past 2^32; notification hold-off", () => {
+    expectPass("xentest-ring-wrap");
+    expectPass("xentest-ring-notify");
+  });
+
+  it("xentest scheduler: 10,000 sleepers wake in deadline order on Xen's clock; combinators", () => {
+    expectPass("xentest-sleepers");
+    expect(results.get("xentest-sleepers")!.console).toContain("ok 3 they woke in deadline order");
+    expectPass("xentest-combinators");
+  });
+
+  it("xentest event channels: loopback notify, mask/unmask without a lost wakeup, poll, close and errors", () => {
+    expectPass("xentest-evtchn");
+  });
+
+  it("xentest grant tables: mapping dom0's grants (unknown ref, read-only, -EPERM, -ESRCH, -EBUSY, unmap restores the page), and grant_access checks", () => {
+    const r = results.get("xentest-gnttab")!;
+    expect(r.domid, "dom0 granted its pages to domain 2: the case must be the boot's second guest").toBe(2);
+    // Checks 1-17 cover gnttab_map/unmap against dom0's grants and the grant_access
+    // argument checks. The rest (dom0 mapping our grant, -EBUSY from end_access) need the
+    // case to wait for dom0's answer: it reads data/grant-result once, which only the
+    // harness (whose backends run inside the guest's write) has written by then.
+    const lines = r.console.split("\n");
+    for (let i = 1; i <= 17; i++) expect(lines.find((l) => l.startsWith(`ok ${i} `)), `check ${i}\n${summary(r)}`).toBeDefined();
+    expect(r.console).toContain("ok 5 the mapped page shows dom0's frame");
+    expect(r.outcome, summary(r)).toBe("poweroff");
+    // The guest's write through its writable mapping reached dom0's page.
+    expect(dom0.get("xentest-gnttab")!.output).toContain("rw: guest wrote this");
+  });
+
+  it("xentest xenstore watches: a write from dom0 (xenstore-write) wakes the blocked guest", () => {
+    const r = results.get("xs-watch")!;
+    expect(r.domid, "the case watches /local/domain/1: it must be the boot's first guest").toBe(1);
+    expect(dom0.get("xs-watch")!.output).toContain("domid 1");
+    expectPass("xs-watch");
+  });
 });
+
+function expectPassLine(r: GuestResult) {
+  expect(r.outcome, summary(r)).toBe("poweroff");
+  expect(r.verdict, summary(r)).toBe("pass");
+  expect(r.console.trimEnd().split("\n").at(-1), summary(r)).toBe("TEST PASS");
+}
