@@ -5,8 +5,10 @@
 //   - guest entry → app main              vs the same wasm in the Node harness (instantiate → main)
 //   - xl create → first console line      vs a minimal C PV guest (the test bed's fixture)
 //   - an allocation loop in the unikernel vs the same wasm in Node
+//   - 4 KiB block I/O, sequential and random (blkbench) vs dom0 Linux on the same loop device
 // Under QEMU TCG absolute times mean little; ratios within one run are what count.
 import { statSync } from "node:fs";
+import { blkioBinary, blockRows, BLOCK_DISK_MIB } from "./bench/block.ts";
 import { buildImage } from "./lib/image.ts";
 import { runWasm } from "./harness/run.ts";
 import { compileApp } from "./lib/asc.ts";
@@ -41,6 +43,8 @@ async function main(): Promise<number> {
 
   const hello = await buildImage("hello");
   const benchImg = await buildImage("bench");
+  const blkImg = await buildImage("blkbench");
+  const blkio = blkioBinary();
   const boot = ensureBootFiles({ quiet: true });
   rows.push({
     metric: "image size: hello",
@@ -95,6 +99,24 @@ async function main(): Promise<number> {
       unit: "ns",
       lowerIsBetter: true,
     });
+
+    // Block I/O: the unikernel (blkfront → dom0's blkback → loop) vs dom0 Linux (O_DIRECT on a loop device of the same file).
+    const blkOps = quick ? 300 : 3000;
+    await tb.createDisk("blkbench", { sizeMiB: BLOCK_DISK_MIB });
+    const bb = await tb.run({ config: blkImg.xl, extra: `${blkOps} 1`, disks: ["blkbench"], timeoutS: quick ? 300 : 1200 });
+    if (bb.outcome !== "poweroff" || bb.verdict !== "pass") throw new Error(`blkbench failed under Xen: ${bb.detail}\n${bb.console}`);
+    await tb.createDisk("blkio", { from: blkio });
+    const lin = await tb.exec(
+      `chmod +x /tmp/disks/blkio.img && L=$(losetup -f --show /tmp/disks/blkbench.img) || exit 1; ` +
+        `/tmp/disks/blkio.img "$L" ${blkOps} ${BLOCK_DISK_MIB * 256}; s=$?; losetup -d "$L"; exit $s`,
+      quick ? 300 : 1200,
+    );
+    if (lin.status !== 0) throw new Error(`blkio failed in dom0 (status ${lin.status}): ${lin.output}`);
+    const blkXen = benchFigures(bb.console);
+    const blkLinux = benchFigures(lin.output);
+    log(`xen:     ${[...blkXen].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
+    log(`dom0:    ${[...blkLinux].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
+    rows.push(...blockRows(blkXen, blkLinux));
   } finally {
     await tb.stop();
   }
