@@ -1,12 +1,13 @@
 // The Xen test bed, for real: QEMU TCG boots Xen + dom0 and runs the fixture guest
-// (test/fixtures/testbed-guest). One boot carries all the guest tests; a second,
-// short-lived boot is crashed on purpose. If the test bed cannot run here, these
+// (test/fixtures/testbed-guest; a Linux PV domU for xl save/restore). One boot carries
+// all the guest tests; short-lived boots then fail on purpose (boot timeout, Xen panic,
+// dom0 crash). If the test bed cannot run here, these
 // tests fail with the set-up's or boot's own message: they never skip.
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_CODE } from "../../tools/lib/outcome.ts";
 import { GuestResult, Testbed, TestbedError } from "../../tools/testbed/testbed.ts";
-import { brokenImage, fixtureConfig, fixtureGuest } from "./fixture.ts";
+import { brokenImage, fixtureConfig, fixtureGuest, linuxGuestConfig } from "./fixture.ts";
 
 const BOOT_S = 420; // a boot is ~15–60 s; generous for a loaded CI host
 const GUEST_S = 180;
@@ -38,6 +39,7 @@ describe("test bed: guests in one boot", () => {
 
   beforeAll(async () => {
     fixtureGuest(); // build before booting: a compile error should not cost a boot
+    linuxGuestConfig();
     tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
     timings.push(`set-up ${tb.timings.setupMs} ms, boot to ready ${tb.timings.bootMs} ms (${JSON.stringify(tb.timings.milestones)})`);
   }, (BOOT_S + 900) * 1000);
@@ -153,6 +155,28 @@ describe("test bed: guests in one boot", () => {
     const r = await g.result;
     expect(r.outcome, summary(r)).toBe("timeout");
   }, GUEST_S * 1000);
+
+  it("saves a running guest with xl save and restores it with xl restore, where it carries on", async () => {
+    // a Linux PV domU: the fixture guest has no xenstore client, so it cannot suspend
+    let ticks = 0;
+    let settled = false;
+    const g = tb.launch({ configText: linuxGuestConfig(), timeoutS: 400, onLine: (l) => void (/^linux-fixture: tick/.test(l) && ticks++) });
+    g.result.then(() => (settled = true));
+    for (const t0 = Date.now(); ticks < 2 && !settled && Date.now() - t0 < 400_000; ) await new Promise((r) => setTimeout(r, 300));
+    expect(settled, `the Linux guest stopped before it could be saved: ${settled ? summary(await g.result) : ""}`).toBe(false);
+    const file = await tb.save(g.domain);
+    const first = await g.result;
+    expect(first.outcome, summary(first)).toBe("saved");
+    const tickNumbers = (c: string) => [...c.matchAll(/^linux-fixture: tick (\d+)$/gm)].map((m) => Number(m[1]));
+    const before = Math.max(...tickNumbers(first.console));
+    const r = await tb.restore(file, { domain: g.domain, timeoutS: 300 }).result;
+    note("linux restore", r);
+    expect(r.outcome, summary(r)).toBe("poweroff");
+    expect(r.verdict).toBe("pass");
+    expect(r.xl.join("\n")).toMatch(/Restore successful/);
+    expect(r.console, "the restored guest booted again instead of carrying on").not.toMatch(/linux-fixture: up/);
+    expect(Math.min(...tickNumbers(r.console))).toBeGreaterThan(before);
+  }, 900_000);
 
   it("refuses xl save of an unknown domain with xl's message", async () => {
     await expect(tb.save("no-such-domain", 60)).rejects.toThrow(/xl save no-such-domain failed.*(not found|invalid domain|No such)/is);
