@@ -5,6 +5,7 @@
 //   - guest entry → app main              vs the same wasm in the Node harness (instantiate → main)
 //   - xl create → first console line      vs a minimal C PV guest (the test bed's fixture)
 //   - an allocation loop in the unikernel vs the same wasm in Node
+//   - task switch and event-channel round trip (schedbench) under Xen vs in the harness
 //   - 4 KiB block I/O, sequential and random (blkbench) vs dom0 Linux on the same loop device
 // Under QEMU TCG absolute times mean little; ratios within one run are what count.
 import { statSync } from "node:fs";
@@ -13,6 +14,7 @@ import { buildImage } from "./lib/image.ts";
 import { runWasm } from "./harness/run.ts";
 import { compileApp } from "./lib/asc.ts";
 import { benchFigures, renderTable, Row } from "./bench/table.ts";
+import { parseBench, runtimeBenchCmdline, runtimeBenchHarness, RuntimeBenchOptions } from "./bench/runtime.ts";
 import { Testbed, ensureBootFiles } from "./testbed/testbed.ts";
 import { fixtureConfig, fixtureGuest } from "../test/testbed/fixture.ts";
 
@@ -21,6 +23,7 @@ const quick = argv.includes("--quick");
 const harnessOnly = argv.includes("--harness-only");
 const ALLOC_N = quick ? 200_000 : 1_000_000;
 const benchCmd = `entry alloc:${ALLOC_N}`;
+const SCHED: RuntimeBenchOptions = quick ? { switches: 50_000, roundTrips: 5_000 } : {};
 
 const rows: Row[] = [];
 const log = (s: string) => console.log(`[bench] ${s}`);
@@ -43,8 +46,10 @@ async function main(): Promise<number> {
 
   const hello = await buildImage("hello");
   const benchImg = await buildImage("bench");
+  const schedImg = await buildImage("schedbench"); // also leaves build/schedbench.wasm for the harness run
   const blkImg = await buildImage("blkbench");
   const blkio = blkioBinary();
+  const schedNode = new Map(runtimeBenchHarness(SCHED).map((f) => [f.name, f.value]));
   const boot = ensureBootFiles({ quiet: true });
   rows.push({
     metric: "image size: hello",
@@ -99,6 +104,13 @@ async function main(): Promise<number> {
       unit: "ns",
       lowerIsBetter: true,
     });
+
+    const sb = await tb.run({ config: schedImg.xl, extra: runtimeBenchCmdline(SCHED), timeoutS: quick ? 300 : 1200 });
+    if (sb.outcome !== "poweroff") throw new Error(`schedbench failed under Xen: ${sb.detail}\n${sb.console}`);
+    const schedXen = new Map(parseBench(sb.console).map((f) => [f.name, f.value]));
+    log(`xen:     ${[...schedXen].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
+    for (const [name, metric] of [["task_switch_ns", "task switch"], ["evtchn_round_trip_ns", "event-channel round trip (loopback)"]])
+      rows.push({ metric, morgana: schedXen.get(name), baseline: schedNode.get(name), against: "same wasm in the harness", unit: "ns", lowerIsBetter: true });
 
     // Block I/O: the unikernel (blkfront → dom0's blkback → loop) vs dom0 Linux (O_DIRECT on a loop device of the same file).
     const blkOps = quick ? 300 : 3000;
