@@ -231,8 +231,10 @@ export class VbdBackend {
 
   private frontendChanged(): void {
     const fe = Number(this.dom.xenstored.read(`${this.frontend}/state`));
+    // As xen-blkback: Closing is acknowledged, the ring is unmapped only at the frontend's Closed.
     if (fe === XenbusState.Initialised && this.state() === XenbusState.InitWait) this.connect();
-    else if (fe === XenbusState.Closing || fe === XenbusState.Closed) this.disconnect();
+    else if (fe === XenbusState.Closing && this.state() !== XenbusState.Closed) this.dom.xenstored.write(`${this.backend}/state`, String(XenbusState.Closing));
+    else if (fe === XenbusState.Closed) this.disconnect();
   }
 
   private refuse(why: string): void {

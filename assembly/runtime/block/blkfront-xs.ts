@@ -14,7 +14,7 @@
 // but xen/ring.ts's FrontRing spans one page, so order 0 is what we publish.
 import * as abi from "../abi";
 import * as iopage from "../iopage";
-import { Future, Task } from "../sched";
+import { Future, Task, sleep } from "../sched";
 import { allocUnbound, Channel } from "../xen/evtchn";
 import { initShared } from "../xen/ring";
 import { Frontend } from "../xen/xenbus";
@@ -250,9 +250,15 @@ export class Connect extends Task {
   }
 }
 
-/** The orderly disconnect: drain, xenbus Closing → Closed, then end the ring grant. */
+/** How long a disconnect waits for the backend to unmap the ring after Closed (Linux blkback unmaps on our Closed). */
+const UNMAP_WAIT_NS: i64 = 10_000_000_000;
+const UNMAP_POLL_NS: i64 = 10_000_000;
+
+/** The orderly disconnect: drain, xenbus Closing → Closed, then end the ring grant once the backend unmapped it. */
 export class Disconnect extends Task {
   stage: i32 = 0;
+  closeError: string = "";
+  waited: i64 = 0;
   constructor(
     public front: Blkfront,
     public fe: Frontend,
@@ -262,22 +268,37 @@ export class Disconnect extends Task {
   }
   step(): void {
     const a = this.awaited;
+    const f = this.front;
     if (this.stage == 0) {
       this.stage = 1;
-      this.await(this.front.idle());
+      this.await(f.idle());
     } else if (this.stage == 1) {
       this.stage = 2;
       this.await(this.fe.close());
-    } else {
-      const f = this.front;
+    } else if (this.stage == 2) {
+      if (a!.failed) this.closeError = a!.error;
       f.fatal("the device is closed");
       f.ch.close();
-      const rc = abi.gnttab_end_access(this.ringRef);
-      if (rc == 0) iopage.release(f.ringPage);
-      f.releasePages();
-      if (a!.failed) return this.fail(a!.error);
-      if (rc != 0) return this.fail(f.name + ": the backend still maps the ring after closing");
-      this.finish();
+      this.stage = 3;
+      this.tryEnd();
+    } else {
+      this.tryEnd();
     }
+  }
+
+  // The backend unmaps the ring when it sees our Closed, which may be a little later: poll end_access.
+  private tryEnd(): void {
+    const f = this.front;
+    const rc = abi.gnttab_end_access(this.ringRef);
+    if (rc == -abi.EBUSY && this.waited < UNMAP_WAIT_NS) {
+      this.waited += UNMAP_POLL_NS;
+      this.await(sleep(UNMAP_POLL_NS));
+      return;
+    }
+    if (rc == 0) iopage.release(f.ringPage);
+    f.releasePages();
+    if (this.closeError.length > 0) return this.fail(this.closeError);
+    if (rc != 0) return this.fail(f.name + ": the backend still maps the ring " + (UNMAP_WAIT_NS / 1_000_000_000).toString() + " s after closing");
+    this.finish();
   }
 }
