@@ -43,6 +43,14 @@ describe("blkcheck: write in one guest, read back in another", () => {
     expect(holds(odd.durable, 3, 0, 1001 * 512)).toBe(true);
   });
 
+  test("a backend that unmaps the ring late (Linux does it only at our Closed): the disconnect waits for it", () => {
+    const d = new Disk({ sectors: 256, faults: { unmapDelayMs: 50 } });
+    const r = run("blkcheck", "write 8", d);
+    expect(last(r.console)).toBe("TEST PASS: wrote and flushed 256 sectors, seed 8");
+    expect(r.domain.gnttab.live()).toEqual({ grants: 0, mappings: 0 });
+    expect(r.ms).toBeGreaterThanOrEqual(50);
+  });
+
   test("a corrupted sector on the host is found by the verifier", () => {
     const d = new Disk({ sectors: 2048 });
     run("blkcheck", "write 5", d);

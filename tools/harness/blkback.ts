@@ -44,6 +44,8 @@ export interface DiskFaults {
   tornWrite?: boolean;
   /** Operations answered BLKIF_RSP_EOPNOTSUPP although the feature is offered. */
   refuseOps?: number[];
+  /** Unmap the ring this many ms after the frontend's Closed (a slow dom0, as seen under Xen). */
+  unmapDelayMs?: number;
   /** Rewrites responses as they go on the ring (hostile-backend tests); n counts from 0. */
   mangle?: (rsp: { id: bigint; op: number; status: number }, n: number) => void;
 }
@@ -234,7 +236,11 @@ export class VbdBackend {
     // As xen-blkback: Closing is acknowledged, the ring is unmapped only at the frontend's Closed.
     if (fe === XenbusState.Initialised && this.state() === XenbusState.InitWait) this.connect();
     else if (fe === XenbusState.Closing && this.state() !== XenbusState.Closed) this.dom.xenstored.write(`${this.backend}/state`, String(XenbusState.Closing));
-    else if (fe === XenbusState.Closed) this.disconnect();
+    else if (fe === XenbusState.Closed) {
+      const late = this.faults.unmapDelayMs ?? 0;
+      if (late > 0) this.dom.schedule(this.dom.monotonicNs() + BigInt(late * 1e6), () => this.disconnect());
+      else this.disconnect();
+    }
   }
 
   private refuse(why: string): void {
