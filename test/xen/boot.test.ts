@@ -75,6 +75,13 @@ for i in $(seq 100); do grep -q refs /tmp/gnt.out && break; sleep 0.1; done; cat
     if (!refs) throw new Error(`gnt-peer in dom0 did not grant its pages: ${offer.output}`);
     results.set("xentest-gnttab", await tb.run({ config: images.xentest, extra: `gnttab ${refs[1]} ${refs[2]}`, name: "xentest-gnttab", timeoutS: 120 }));
     dom0.set("xentest-gnttab", await tb.exec("touch /tmp/gnt-done; for i in $(seq 50); do grep -q rw: /tmp/gnt.out && break; sleep 0.1; done; cat /tmp/gnt.out"));
+    // Third (domain 3): a write through a read-only mapping of dom0's page.
+    const offerRo = await tb.exec(`rm -f /tmp/gnt-done3; /host/xfer/gnt-peer 3 /tmp/gnt-done3 </dev/null >/tmp/gnt3.out 2>&1 &
+for i in $(seq 100); do grep -q refs /tmp/gnt3.out && break; sleep 0.1; done; cat /tmp/gnt3.out`);
+    const roRef = /^refs (\d+) \d+$/m.exec(offerRo.output)?.[1];
+    if (!roRef) throw new Error(`gnt-peer in dom0 did not grant its pages: ${offerRo.output}`);
+    results.set("xentest-gnttab-write-ro", await tb.run({ config: images.xentest, extra: `gnttab-write-ro ${roRef}`, name: "xentest-gnttab-write-ro", timeoutS: 120 }));
+    await tb.exec("touch /tmp/gnt-done3");
     // What dom0 says about xsinfo's domain, read while it exists.
     await runBeside("xsinfo", { config: images.xsinfo }, (domain) =>
       `echo "domid: $id"; echo "name: $(xenstore-read /local/domain/$id/name)"; echo "vm: $(xenstore-read /local/domain/$id/vm)"; echo "xl: ${domain}"`);
@@ -95,7 +102,7 @@ for i in $(seq 100); do grep -q refs /tmp/gnt.out && break; sleep 0.1; done; cat
     ];
     for (const [key, app, extra] of runs)
       results.set(key, await tb.run({ config: images[app], extra, name: key, timeoutS: 120 }));
-  }, (BOOT_S + 900 + 16 * 150) * 1000);
+  }, (BOOT_S + 900 + 17 * 150) * 1000);
 
   afterAll(async () => {
     if (tb) await tb.stop();
@@ -201,6 +208,16 @@ for i in $(seq 100); do grep -q refs /tmp/gnt.out && break; sleep 0.1; done; cat
     expect(r.outcome, summary(r)).toBe("poweroff");
     // The guest's write through its writable mapping reached dom0's page.
     expect(dom0.get("xentest-gnttab")!.output).toContain("rw: guest wrote this");
+  });
+
+  it("xentest grant tables: a write through a read-only mapping is a CPU fault (FATAL), not a wasm trap", () => {
+    const r = results.get("xentest-gnttab-write-ro")!;
+    expect(r.domid, "dom0 granted its page to domain 3: the case must be the boot's third guest").toBe(3);
+    expect(r.outcome, summary(r)).toBe("crash");
+    expect(r.console).toContain("ok 1 mapped read-only");
+    expect(r.console).toMatch(/^FATAL: page fault/m);
+    expect(r.console).not.toContain("TRAP:");
+    expect(r.console).not.toContain("went unnoticed");
   });
 
   it("xentest xenstore watches: a write from dom0 (xenstore-write) wakes the blocked guest", () => {
