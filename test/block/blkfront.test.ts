@@ -30,9 +30,37 @@ describe("negotiation (io/blkif.h feature keys)", () => {
   });
 
   test("a 4 KiB-sector, read-only disk without flush, barrier or indirect descriptors, offering 4 ring pages", () => {
-    const { lines } = blktest("info", { sectors: 1024, sectorSize: 4096, readOnly: true, flush: false, barrier: false, maxIndirectSegments: 0, maxRingPageOrder: 2 });
-    // max-ring-page-order is read and reported; the one-page FrontRing is what is used.
-    expect(lines[0]).toMatch(/^info: sectors=128 sector-size=4096 physical=4096 ro=1 flush=0 barrier=0 max-pages=11 indirect=0 ring=32 ring-order=0\/2 /);
+    const { lines, r } = blktest("info", { sectors: 1024, sectorSize: 4096, readOnly: true, flush: false, barrier: false, maxIndirectSegments: 0, maxRingPageOrder: 2 });
+    expect(lines[0]).toMatch(/^info: sectors=128 sector-size=4096 physical=4096 ro=1 flush=0 barrier=0 max-pages=11 indirect=0 ring=128 ring-order=2\/2 /);
+    // A multi-page ring is published as ring-page-order and ring-ref0..3, without ring-ref.
+    const xs = r.domain.xenstored;
+    const fe = "/local/domain/1/device/vbd/51712";
+    expect(xs.read(`${fe}/ring-page-order`)).toBe("2");
+    expect([0, 1, 2, 3].map((i) => xs.read(`${fe}/ring-ref${i}`))).toEqual(["8", "9", "10", "11"]);
+    expect(xs.read(`${fe}/ring-ref`)).toBeUndefined();
+    expect(r.domain.vbds[0].ringPageOrder).toBe(2);
+  });
+
+  test("ring order: ours is at most 2 (4 pages), less when the backend offers less", () => {
+    expect(blktest("info", { maxRingPageOrder: 4 }).lines[0]).toMatch(/ ring=128 ring-order=2\/4 /);
+    expect(blktest("info", { maxRingPageOrder: 1 }).lines[0]).toMatch(/ ring=64 ring-order=1\/1 /);
+  });
+
+  test("a backend whose max-ring-page-order shrinks before InitWait is refused", () => {
+    let reads = 0;
+    const r = runWasm({
+      wasm: wasmPath("blktest"),
+      cmdline: "info",
+      disks: [{ maxRingPageOrder: 2 }],
+      setup: (dom) =>
+        void (dom.xenstored.hooks.beforeRequest = (req, xs) => {
+          if (Buffer.from(req.payload).toString("latin1").includes("max-ring-page-order") && reads++ === 1)
+            xs.write("/local/domain/0/backend/vbd/1/51712/max-ring-page-order", "1");
+        }),
+    });
+    expect(r.console).toContain('open: vbd 51712: backend key max-ring-page-order = "1" is below the order 2 it offered before InitWait');
+    expect(r.domain.vbds[0].state()).toBe(6);
+    expect(r.domain.gnttab.live()).toEqual({ grants: 0, mappings: 0 });
   });
 
   test("an indirect offer below 11 segments is not used; above 256 is clamped to 256", () => {
@@ -110,6 +138,14 @@ describe("many requests in flight", () => {
     expect(result).toBe("TEST PASS");
     expect(lines).toContain("random: " + lines.find((l) => l.startsWith("random: "))!.slice(8));
     expect(vbd.maxOutstanding).toBe(32); // every slot of the one-page ring was in use at once
+    expect(vbd.errors).toEqual([]);
+    expect(r.domain.gnttab.live()).toEqual({ grants: 0, mappings: 0 });
+  });
+
+  test("a 4-page ring: 128 requests in flight", () => {
+    const { result, vbd, r } = blktest("random 3 4 200", { sectors: 8192, maxRingPageOrder: 2 });
+    expect(result).toBe("TEST PASS");
+    expect(vbd.maxOutstanding).toBe(128);
     expect(vbd.errors).toEqual([]);
     expect(r.domain.gnttab.live()).toEqual({ grants: 0, mappings: 0 });
   });

@@ -10,8 +10,11 @@
 //      info (VDISK_READONLY), feature-flush-cache, feature-barrier. Optional
 //      keys get blkif.h's defaults; every value is parsed strictly.
 //
-// We use a one-page ring (ring-ref): max-ring-page-order is read and reported,
-// but xen/ring.ts's FrontRing spans one page, so order 0 is what we publish.
+// A multi-page ring needs its order before Initialised, so max-ring-page-order
+// is read once right after backend-id (backends write it at probe, before
+// InitWait) and checked again at InitWait: an offer that shrank is refused.
+// We use up to MAX_RING_ORDER, on contiguous I/O pages; order 0 publishes
+// ring-ref, a larger one ring-page-order and ring-ref0..N-1.
 import * as abi from "../abi";
 import * as iopage from "../iopage";
 import { Future, Task, sleep } from "../sched";
@@ -41,6 +44,9 @@ export class Negotiated {
   maxRingPageOrder: u32 = 0;
   ringPageOrder: u32 = 0;
 }
+
+/** The largest ring we ask for: 4 pages, 128 requests in flight. */
+export const MAX_RING_ORDER: u32 = 2;
 
 /** Parses a decimal u64 exactly ("", signs, spaces and overflow are errors); -1 on error. */
 function parseU64(s: string, out: StaticArray<u64>): bool {
@@ -85,7 +91,10 @@ export class Connect extends Task {
   keys: string[] = connectKeys();
   fe: Frontend;
   ringPage: usize = 0;
-  ringRef: i32 = -1;
+  ringOrder: u32 = 0;
+  ringRefs: Array<i32> = new Array<i32>();
+  backendReq: XsReply | null = null;
+  orderReq: XsReply | null = null;
   ch: Channel | null = null;
   negotiated: Negotiated = new Negotiated();
   front: Blkfront | null = null;
@@ -116,7 +125,23 @@ export class Connect extends Task {
       const v = new StaticArray<u64>(1);
       if (!parseU64(r.text(), v) || v[0] >= 0x7ff0) return this.bail(this.keyError("backend-id", r.text(), "is not a domain id"));
       this.negotiated.backendDomid = <i32>v[0];
-      if (!this.setupRing()) return;
+      this.stage = 10;
+      this.await((this.backendReq = this.xs.read(this.fe.path + "/backend")));
+    } else if (this.stage == 10) {
+      // Without a backend path the xenbus connect below gives the clear error; order 0 meanwhile.
+      const r = this.backendReq!;
+      this.stage = 11;
+      if (r.ok) this.await((this.orderReq = this.xs.read(r.text() + "/max-ring-page-order")));
+      else this.await(r);
+    } else if (this.stage == 11) {
+      const r = this.orderReq;
+      const v = new StaticArray<u64>(1);
+      let want: u32 = 0;
+      if (r && r.ok) {
+        if (!parseU64(r.text(), v) || v[0] > 16) return this.bail(this.keyError("max-ring-page-order", r.text(), "is not a ring order (0..16)"));
+        want = <u32>min<u64>(v[0], <u64>MAX_RING_ORDER);
+      }
+      if (!this.setupRing(want)) return;
       this.stage = 2;
       this.await(this.fe.connect());
     } else if (this.stage == 2) {
@@ -129,41 +154,48 @@ export class Connect extends Task {
     } else if (this.stage == 3) {
       if (!this.readConnectKeys()) return;
       const n = this.negotiated;
-      this.front = new Blkfront(this.name, this.ringPage, this.ch!, n.backendDomid, <u16>I32.parseInt(this.devid), n.indirectSegments);
+      this.front = new Blkfront(this.name, this.ringPage, this.ringOrder, this.ch!, n.backendDomid, <u16>I32.parseInt(this.devid), n.indirectSegments);
       this.finish();
     } else if (this.stage == 4) {
       this.bail(this.refusal);
     }
   }
 
-  // Step 2: a zeroed shared ring, granted writable to the backend, and its event channel.
-  private setupRing(): bool {
+  // Step 2: a zeroed shared ring of 2^order contiguous pages (order 0 if none are free), granted writable, and its event channel.
+  private setupRing(want: u32): bool {
     const domid = this.negotiated.backendDomid;
-    const page = iopage.alloc();
+    let order = want;
+    let page = contiguousPages(1 << order);
+    if (page == 0 && order > 0) page = contiguousPages(1 << (order = 0));
     if (page == 0) {
       this.bail(this.name + ": no memory for the ring page");
       return false;
     }
     this.ringPage = page;
+    this.ringOrder = order;
+    this.negotiated.ringPageOrder = order;
     initShared(page);
-    const ref = abi.gnttab_grant_access(domid, page, 0);
-    if (ref < 0) {
-      this.bail(this.name + ": granting the ring to domain " + domid.toString() + " failed (errno " + (-ref).toString() + ")");
-      return false;
+    for (let i = 0; i < 1 << order; i++) {
+      const ref = abi.gnttab_grant_access(domid, page + (<usize>i << 12), 0);
+      if (ref < 0) {
+        this.bail(this.name + ": granting the ring to domain " + domid.toString() + " failed (errno " + (-ref).toString() + ")");
+        return false;
+      }
+      this.ringRefs.push(ref);
     }
-    this.ringRef = ref;
     const bind = allocUnbound(domid);
     if (!bind.channel) {
       this.bail(this.name + ": allocating an event channel for domain " + domid.toString() + " failed (errno " + bind.errno.toString() + ")");
       return false;
     }
     this.ch = bind.channel;
-    this.fe
-      .feature("feature-max-indirect-segments", "0")
-      .feature("max-ring-page-order", "0")
-      .publish("ring-ref", ref.toString())
-      .publish("event-channel", bind.channel!.port.toString())
-      .publish("protocol", "x86_64-abi");
+    this.fe.feature("feature-max-indirect-segments", "0").feature("max-ring-page-order", "0");
+    if (order == 0) this.fe.publish("ring-ref", this.ringRefs[0].toString());
+    else {
+      this.fe.publish("ring-page-order", order.toString());
+      for (let i = 0; i < this.ringRefs.length; i++) this.fe.publish("ring-ref" + i.toString(), this.ringRefs[i].toString());
+    }
+    this.fe.publish("event-channel", bind.channel!.port.toString()).publish("protocol", "x86_64-abi");
     return true;
   }
 
@@ -178,7 +210,8 @@ export class Connect extends Task {
     const ord = this.fe.featureValue("max-ring-page-order");
     if (!parseU64(ord, v) || v[0] > 16) return this.keyFail("max-ring-page-order", ord, "is not a ring order (0..16)");
     n.maxRingPageOrder = <u32>v[0];
-    n.ringPageOrder = 0;
+    if (n.ringPageOrder > n.maxRingPageOrder)
+      return this.keyFail("max-ring-page-order", ord, "is below the order " + n.ringPageOrder.toString() + " it offered before InitWait");
     return true;
   }
 
@@ -243,11 +276,50 @@ export class Connect extends Task {
     const ch = this.ch;
     if (ch) ch.close();
     this.ch = null;
-    if (this.ringRef >= 0 && abi.gnttab_end_access(this.ringRef) == 0 && this.ringPage != 0) iopage.release(this.ringPage);
-    this.ringRef = -1;
+    if (endRing(this.ringRefs, this.ringPage, this.ringOrder)) this.ringRefs = new Array<i32>();
     this.ringPage = 0;
     this.fail(msg);
   }
+}
+
+/** n contiguous I/O pages (the address of the first), or 0. Pages tried and not used are given back. */
+function contiguousPages(n: i32): usize {
+  const spare = new Array<usize>();
+  let first: usize = 0;
+  // The free list may be fragmented; once it is used up, memory.grow hands out pages in address order.
+  for (let attempt = 0; attempt < 8 && first == 0; attempt++) {
+    const got = new Array<usize>();
+    for (let i = 0; i < n; i++) {
+      const p = iopage.alloc();
+      if (p == 0) break;
+      got.push(p);
+    }
+    let ok = got.length == n;
+    for (let i = 1; i < got.length; i++) if (got[i] != got[0] + (<usize>i << 12)) ok = false;
+    if (ok) first = got[0];
+    else for (let i = 0; i < got.length; i++) spare.push(got[i]);
+    if (got.length < n) break; // out of memory
+  }
+  for (let i = 0; i < spare.length; i++) iopage.release(spare[i]);
+  return first;
+}
+
+/** Ends the ring's grants and frees its pages; false (nothing freed) while the backend still maps one. */
+export function endRing(refs: Array<i32>, page: usize, order: u32): bool {
+  let mapped = false;
+  const left = new Array<i32>();
+  for (let i = 0; i < refs.length; i++) {
+    const rc = abi.gnttab_end_access(refs[i]);
+    if (rc == -abi.EBUSY) {
+      mapped = true;
+      left.push(refs[i]);
+    }
+  }
+  refs.length = 0;
+  for (let i = 0; i < left.length; i++) refs.push(left[i]);
+  if (mapped) return false;
+  if (page != 0) for (let i = 0; i < 1 << order; i++) iopage.release(page + (<usize>i << 12));
+  return true;
 }
 
 /** How long a disconnect waits for the backend to unmap the ring after Closed (Linux blkback unmaps on our Closed). */
@@ -262,7 +334,7 @@ export class Disconnect extends Task {
   constructor(
     public front: Blkfront,
     public fe: Frontend,
-    public ringRef: i32,
+    public ringRefs: Array<i32>,
   ) {
     super();
   }
@@ -289,16 +361,15 @@ export class Disconnect extends Task {
   // The backend unmaps the ring when it sees our Closed, which may be a little later: poll end_access.
   private tryEnd(): void {
     const f = this.front;
-    const rc = abi.gnttab_end_access(this.ringRef);
-    if (rc == -abi.EBUSY && this.waited < UNMAP_WAIT_NS) {
+    const done = endRing(this.ringRefs, f.ringPage, f.ringOrder);
+    if (!done && this.waited < UNMAP_WAIT_NS) {
       this.waited += UNMAP_POLL_NS;
       this.await(sleep(UNMAP_POLL_NS));
       return;
     }
-    if (rc == 0) iopage.release(f.ringPage);
     f.releasePages();
     if (this.closeError.length > 0) return this.fail(this.closeError);
-    if (rc != 0) return this.fail(f.name + ": the backend still maps the ring " + (UNMAP_WAIT_NS / 1_000_000_000).toString() + " s after closing");
+    if (!done) return this.fail(f.name + ": the backend still maps the ring " + (UNMAP_WAIT_NS / 1_000_000_000).toString() + " s after closing");
     this.finish();
   }
 }

@@ -8,7 +8,7 @@
 import * as abi from "../abi";
 import * as iopage from "../iopage";
 import { Future, State, Task, spawn } from "../sched";
-import { FrontRing } from "../xen/ring";
+import { FrontRing, SRING_HEADER } from "../xen/ring";
 import { Channel, EventHandler } from "../xen/evtchn";
 import * as b from "./blkif";
 
@@ -47,6 +47,16 @@ class Kick extends Task {
   }
 }
 
+/** A FrontRing over 2^order contiguous pages (blkif.h "ring-page-order"): the same layout, more slots. */
+export class MultiPageFrontRing extends FrontRing {
+  constructor(sring: usize, entrySize: u32, order: u32) {
+    super(sring, entrySize);
+    // __RING_SIZE over the whole area: the largest power of two of entries that fit.
+    const n = ((<u32>4096 << order) - <u32>SRING_HEADER) / entrySize;
+    this.nrEnts = <u32>1 << (31 - clz(n));
+  }
+}
+
 /** Segments of one indirect request we are prepared to send (one indirect page). */
 export const MAX_INDIRECT_SEGMENTS: i32 = 256;
 
@@ -71,7 +81,9 @@ export class Blkfront extends EventHandler {
   constructor(
     /** "vbd 51712", the prefix of every error. */
     public name: string,
+    /** The first of the ring's 2^ringOrder contiguous pages. */
     public ringPage: usize,
+    public ringOrder: u32,
     public ch: Channel,
     public backendDomid: i32,
     public handle: u16,
@@ -79,7 +91,7 @@ export class Blkfront extends EventHandler {
     public indirectSegments: i32,
   ) {
     super();
-    const ring = new FrontRing(ringPage, b.ENTRY_SIZE);
+    const ring: FrontRing = ringOrder == 0 ? new FrontRing(ringPage, b.ENTRY_SIZE) : new MultiPageFrontRing(ringPage, b.ENTRY_SIZE, ringOrder);
     const n = <i32>ring.nrEnts;
     this.ring = ring;
     this.slots = new StaticArray<BlockOp | null>(n);

@@ -113,7 +113,7 @@ export class Device {
 
   /** Waits for every request, then disconnects (xenbus Closing → Closed) and frees the ring. */
   close(): Future {
-    return spawn(new Disconnect(this.front, this.connect.fe, this.connect.ringRef));
+    return spawn(new Disconnect(this.front, this.connect.fe, this.connect.ringRefs));
   }
 
   private rw(op: u8, sector: u64, pages: Array<usize>, count: u32): BlockOp {
