@@ -61,7 +61,7 @@ uint32_t Z_morganaZ_boot_info(ctx_t *ctx, uint32_t buf, uint32_t len)
     } info = {
         .abi_version = 1,
         .platform = PLATFORM_XEN_PV,
-        .domid = 0xffffffff,            /* a PV guest learns it from xenstore later */
+        .domid = evtchn_self_domid,     /* learnt from Xen at boot (evtchn.c) */
         .si_flags = start_info->flags,
         .nr_pages = start_info->nr_pages,
         .mem_limit = mm_free_bytes(),

@@ -9,7 +9,8 @@ import { copyFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildImage } from "../../tools/lib/image.ts";
-import { ROOT } from "../../tools/lib/paths.ts";
+import { ROOT, wasmPath } from "../../tools/lib/paths.ts";
+import { runWasm } from "../../tools/harness/run.ts";
 import { ExecResult, GuestResult, GuestSpec, Testbed } from "../../tools/testbed/testbed.ts";
 
 const BOOT_S = 420;
@@ -112,7 +113,7 @@ for i in $(seq 100); do grep -q refs /tmp/gnt3.out && break; sleep 0.1; done; ca
     const r = results.get("hello")!;
     expect(r.outcome, summary(r)).toBe("poweroff");
     expect(r.console).toMatch(/^Hello from Morgana!$/m);
-    expect(r.console).toMatch(/^cmdline: $/m);
+    expect(r.console).toMatch(/^cmdline: greetings from the xl config$/m); // app.json → xl extra= → start_info
   });
 
   it("memgrow gets pages until memory.grow fails cleanly, and powers off", () => {
@@ -130,6 +131,13 @@ for i in $(seq 100); do grep -q refs /tmp/gnt3.out && break; sleep 0.1; done; ca
     expect(r.console).toMatch(/^TEST PASS$/m);
   });
 
+  it("conformance prints exactly what the same wasm prints in the harness", () => {
+    const xen = results.get("conformance")!;
+    const node = runWasm({ wasm: wasmPath("conformance"), cmdline: "conformance check one two" });
+    expect(node.exitCode).toBe(0);
+    expect(xen.console).toBe(node.console);
+  });
+
   const descend = ["assembly/apps/crash/main/descend", "assembly/apps/crash/main/descend",
     "assembly/apps/crash/main/descend", "assembly/apps/crash/main/descend", "~start"];
   for (const [key, reason, frames] of [
@@ -138,11 +146,13 @@ for i in $(seq 100); do grep -q refs /tmp/gnt3.out && break; sleep 0.1; done; ca
     ["crash-div", "integer divide by zero", descend],
     ["crash-abort", "unreachable executed", ["assembly/runtime/system/morganaAbort", ...descend]],
   ] as const) {
-    it(`${key}: prints "TRAP: ${reason}" with the symbolised wasm stack and crashes`, () => {
+    it(`${key}: prints "TRAP: ${reason}" with the symbolised wasm stack and crashes, as in the harness`, () => {
       const r = results.get(key)!;
       expect(r.outcome, summary(r)).toBe("crash");
       expect(r.shutdownReason).toBe(3);
       expect(trapReport(r.console), summary(r)).toEqual({ reason, frames });
+      const node = runWasm({ wasm: wasmPath("crash"), cmdline: key.slice("crash-".length).replace("unreachable", "") });
+      expect(r.console).toBe(node.console);
     });
   }
 

@@ -35,6 +35,7 @@ check(abi.boot_info(bi, 64) == 64, "boot_info fills 64 bytes");
 const platform = load<u32>(bi + abi.BI_PLATFORM);
 check(platform == 1 || platform == 2, "platform is Xen PV (1) or harness (2)");
 check(load<u64>(bi + abi.BI_NR_PAGES) > 0, "nr_pages is not 0");
+check(load<u32>(bi + abi.BI_DOMID) != 0xffffffff && load<u32>(bi + abi.BI_DOMID) != 0, "domid is known, and not dom0's");
 check(load<u64>(bi + abi.BI_MEM_LIMIT) > 0, "mem_limit is not 0");
 check(load<i64>(bi + abi.BI_BOOT_NS) <= time.monotonic(), "boot_ns is not in the future");
 
