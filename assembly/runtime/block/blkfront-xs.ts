@@ -128,7 +128,8 @@ export class Connect extends Task {
       this.stage = 10;
       this.await((this.backendReq = this.xs.read(this.fe.path + "/backend")));
     } else if (this.stage == 10) {
-      // Without a backend path the xenbus connect below gives the clear error; order 0 meanwhile.
+      // Step 1b: the ring order the backend offers. Without a backend path the xenbus connect
+      // below gives the clear error; order 0 meanwhile.
       const r = this.backendReq!;
       this.stage = 11;
       if (r.ok) this.await((this.orderReq = this.xs.read(r.text() + "/max-ring-page-order")));
