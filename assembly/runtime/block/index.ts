@@ -14,6 +14,8 @@
 // buffer is a 4 KiB I/O page, and a request of n pages moves n × 4096 bytes,
 // or `count` sectors when given (the last page then partly used). Errors are
 // rejections naming the device: "vbd 51712: write to a read-only disk".
+// Cancelling a request that reached the ring does not stop the backend: keep
+// its pages until inFlight() says it is done.
 import * as iopage from "../iopage";
 import { Future, Task, spawn } from "../sched";
 import { Xenstore, XsReply } from "../xen/xenstore";
