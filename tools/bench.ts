@@ -26,7 +26,18 @@ const benchCmd = `entry alloc:${ALLOC_N}`;
 const SCHED: RuntimeBenchOptions = quick ? { switches: 50_000, roundTrips: 5_000 } : {};
 
 const rows: Row[] = [];
+const failed: string[] = [];
 const log = (s: string) => console.log(`[bench] ${s}`);
+
+/** Runs one part of the benchmark; a failure is reported and the other parts still run. */
+async function section(name: string, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (e: any) {
+    failed.push(name);
+    console.error(`[bench] ${name} FAILED: ${e.message ?? e}`);
+  }
+}
 
 async function main(): Promise<number> {
   log(`building apps (allocation loop: ${ALLOC_N} strings)`);
@@ -63,78 +74,87 @@ async function main(): Promise<number> {
   log("booting the test bed (QEMU TCG: ~1 min)");
   const tb = await Testbed.start({ quiet: true });
   try {
-    // Alternate the two guests so drift in host load hits both alike.
-    const mine: number[] = [];
-    const base: number[] = [];
-    fixtureGuest(); // build it before the first run
-    for (let i = 0; i < (quick ? 2 : 4); i++) {
-      const h = await tb.run({ config: hello.xl, timeoutS: 120 });
-      const f = await tb.run({ configText: fixtureConfig("poweroff bench"), timeoutS: 120 });
-      if (h.outcome !== "poweroff" || f.outcome !== "poweroff")
-        throw new Error(`boot-time guests failed: hello ${h.detail}; fixture ${f.detail}\n${h.console}`);
-      if (h.timings.firstLineMs !== undefined) mine.push(h.timings.firstLineMs);
-      if (f.timings.firstLineMs !== undefined) base.push(f.timings.firstLineMs);
-    }
-    rows.push({
-      metric: "xl create → first console line (median)",
-      morgana: median(mine),
-      baseline: median(base),
-      against: "minimal C PV guest (test fixture)",
-      unit: "ms",
-      lowerIsBetter: true,
+    await section("boot time", async () => {
+      // Alternate the two guests so drift in host load hits both alike.
+      const mine: number[] = [];
+      const base: number[] = [];
+      fixtureGuest(); // build it before the first run
+      for (let i = 0; i < (quick ? 2 : 4); i++) {
+        const h = await tb.run({ config: hello.xl, timeoutS: 120 });
+        const f = await tb.run({ configText: fixtureConfig("poweroff bench"), timeoutS: 120 });
+        if (h.outcome !== "poweroff" || f.outcome !== "poweroff")
+          throw new Error(`boot-time guests failed: hello ${h.detail}; fixture ${f.detail}\n${h.console}`);
+        if (h.timings.firstLineMs !== undefined) mine.push(h.timings.firstLineMs);
+        if (f.timings.firstLineMs !== undefined) base.push(f.timings.firstLineMs);
+      }
+      rows.push({
+        metric: "xl create → first console line (median)",
+        morgana: median(mine),
+        baseline: median(base),
+        against: "minimal C PV guest (test fixture)",
+        unit: "ms",
+        lowerIsBetter: true,
+      });
     });
 
-    const x = await tb.run({ config: benchImg.xl, extra: benchCmd, timeoutS: quick ? 300 : 1200 });
-    if (x.outcome !== "poweroff") throw new Error(`bench image failed under Xen: ${x.detail}\n${x.console}`);
-    const xenFig = benchFigures(x.console);
-    log(`xen:     ${[...xenFig].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
-    rows.push({
-      metric: "guest entry → app main",
-      morgana: xenFig.get("entry_to_main_us"),
-      baseline: nodeFig.get("entry_to_main_us"),
-      against: "same wasm in Node (domain created → main)",
-      unit: "µs",
-      lowerIsBetter: true,
-    });
-    rows.push({
-      metric: `alloc loop (${ALLOC_N} strings), per string`,
-      morgana: xenFig.get("alloc_ns_per_string"),
-      baseline: nodeFig.get("alloc_ns_per_string"),
-      against: "same wasm in Node",
-      unit: "ns",
-      lowerIsBetter: true,
+    await section("allocation loop", async () => {
+      const x = await tb.run({ config: benchImg.xl, extra: benchCmd, timeoutS: quick ? 300 : 1200 });
+      if (x.outcome !== "poweroff") throw new Error(`bench image failed under Xen: ${x.detail}\n${x.console}`);
+      const xenFig = benchFigures(x.console);
+      log(`xen:     ${[...xenFig].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
+      rows.push({
+        metric: "guest entry → app main",
+        morgana: xenFig.get("entry_to_main_us"),
+        baseline: nodeFig.get("entry_to_main_us"),
+        against: "same wasm in Node (domain created → main)",
+        unit: "µs",
+        lowerIsBetter: true,
+      });
+      rows.push({
+        metric: `alloc loop (${ALLOC_N} strings), per string`,
+        morgana: xenFig.get("alloc_ns_per_string"),
+        baseline: nodeFig.get("alloc_ns_per_string"),
+        against: "same wasm in Node",
+        unit: "ns",
+        lowerIsBetter: true,
+      });
     });
 
-    const sb = await tb.run({ config: schedImg.xl, extra: runtimeBenchCmdline(SCHED), timeoutS: quick ? 300 : 1200 });
-    if (sb.outcome !== "poweroff") throw new Error(`schedbench failed under Xen: ${sb.detail}\n${sb.console}`);
-    const schedXen = new Map(parseBench(sb.console).map((f) => [f.name, f.value]));
-    log(`xen:     ${[...schedXen].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
-    for (const [name, metric] of [["task_switch_ns", "task switch"], ["evtchn_round_trip_ns", "event-channel round trip (loopback)"]])
-      rows.push({ metric, morgana: schedXen.get(name), baseline: schedNode.get(name), against: "same wasm in the harness", unit: "ns", lowerIsBetter: true });
+    await section("tasks and event channels", async () => {
+      const sb = await tb.run({ config: schedImg.xl, extra: runtimeBenchCmdline(SCHED), timeoutS: quick ? 300 : 1200 });
+      if (sb.outcome !== "poweroff") throw new Error(`schedbench failed under Xen: ${sb.detail}\n${sb.console}`);
+      const schedXen = new Map(parseBench(sb.console).map((f) => [f.name, f.value]));
+      log(`xen:     ${[...schedXen].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
+      for (const [name, metric] of [["task_switch_ns", "task switch"], ["evtchn_round_trip_ns", "event-channel round trip (loopback)"]])
+        rows.push({ metric, morgana: schedXen.get(name), baseline: schedNode.get(name), against: "same wasm in the harness", unit: "ns", lowerIsBetter: true });
+    });
 
-    // Block I/O: the unikernel (blkfront → dom0's blkback → loop) vs dom0 Linux (O_DIRECT on a loop device of the same file).
-    const blkOps = quick ? 300 : 3000;
-    await tb.createDisk("blkbench", { sizeMiB: BLOCK_DISK_MIB });
-    const bb = await tb.run({ config: blkImg.xl, extra: `${blkOps} 1`, disks: ["blkbench"], timeoutS: quick ? 300 : 1200 });
-    if (bb.outcome !== "poweroff" || bb.verdict !== "pass") throw new Error(`blkbench failed under Xen: ${bb.detail}\n${bb.console}`);
-    await tb.createDisk("blkio", { from: blkio });
-    const lin = await tb.exec(
-      `chmod +x /tmp/disks/blkio.img && L=$(losetup -f --show /tmp/disks/blkbench.img) || exit 1; ` +
-        `/tmp/disks/blkio.img "$L" ${blkOps} ${BLOCK_DISK_MIB * 256}; s=$?; losetup -d "$L"; exit $s`,
-      quick ? 300 : 1200,
-    );
-    if (lin.status !== 0) throw new Error(`blkio failed in dom0 (status ${lin.status}): ${lin.output}`);
-    const blkXen = benchFigures(bb.console);
-    const blkLinux = benchFigures(lin.output);
-    log(`xen:     ${[...blkXen].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
-    log(`dom0:    ${[...blkLinux].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
-    rows.push(...blockRows(blkXen, blkLinux));
+    await section("block I/O", async () => {
+      // Block I/O: the unikernel (blkfront → dom0's blkback → loop) vs dom0 Linux (O_DIRECT on a loop device of the same file).
+      const blkOps = quick ? 300 : 3000;
+      await tb.createDisk("blkbench", { sizeMiB: BLOCK_DISK_MIB });
+      const bb = await tb.run({ config: blkImg.xl, extra: `${blkOps} 1`, disks: ["blkbench"], timeoutS: quick ? 300 : 1200 });
+      if (bb.outcome !== "poweroff" || bb.verdict !== "pass") throw new Error(`blkbench failed under Xen: ${bb.detail}\n${bb.console}`);
+      await tb.createDisk("blkio", { from: blkio });
+      const lin = await tb.exec(
+        `chmod +x /tmp/disks/blkio.img && L=$(losetup -f --show /tmp/disks/blkbench.img) || exit 1; ` +
+          `/tmp/disks/blkio.img "$L" ${blkOps} ${BLOCK_DISK_MIB * 256}; s=$?; losetup -d "$L"; exit $s`,
+        quick ? 300 : 1200,
+      );
+      if (lin.status !== 0) throw new Error(`blkio failed in dom0 (status ${lin.status}): ${lin.output}`);
+      const blkXen = benchFigures(bb.console);
+      const blkLinux = benchFigures(lin.output);
+      log(`xen:     ${[...blkXen].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
+      log(`dom0:    ${[...blkLinux].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
+      rows.push(...blockRows(blkXen, blkLinux));
+    });
   } finally {
     await tb.stop();
   }
   console.log("\n" + renderTable(rows));
   console.log("\nTargets (issue 4): hello image ≤ 100 KiB; entry → main ≤ 1 ms of guest time. QEMU TCG emulates the CPU: Xen-side times are slower than on hardware.");
-  return 0;
+  if (failed.length) console.error(`[bench] failed parts: ${failed.join(", ")} (see the messages above)`);
+  return failed.length ? 1 : 0;
 }
 
 function median(xs: number[]): number | undefined {
