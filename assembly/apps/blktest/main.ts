@@ -13,7 +13,7 @@
 //   write <sector> <count> one write
 //   flush | barrier-op     one flush / one empty-ish barrier write
 import { block, boot, console, sched } from "../../runtime";
-import { check, eq, result } from "./check";
+import { check, eq, result } from "../../runtime/testing";
 import { fill, check as checkPattern } from "../blkcheck/pattern";
 
 const args = boot.args();

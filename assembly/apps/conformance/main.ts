@@ -4,19 +4,9 @@
 // prints verdicts, never values that differ between hosts (times, platform).
 // Boot it with the command line "conformance check one two".
 import * as abi from "../../runtime/abi";
-import { console, boot, time } from "../../runtime";
+import { boot, time } from "../../runtime";
+import { check, result } from "../../runtime/testing";
 
-let failures = 0;
-let n = 0;
-
-function check(ok: bool, what: string): void {
-  n++;
-  if (ok) console.log("ok " + n.toString() + " " + what);
-  else {
-    failures++;
-    console.log("not ok " + n.toString() + " " + what);
-  }
-}
 
 // The end of linear memory now (allocations may grow it between checks).
 function memEnd(): usize {
@@ -98,4 +88,4 @@ check(zero, "grown pages read as zero");
 store<u64>(page + (2 << 16) - 8, 0x1122334455667788);
 check(load<u64>(page + (2 << 16) - 8) == 0x1122334455667788, "the last word of grown memory is writable");
 
-console.log(failures == 0 ? "TEST PASS" : "FAIL: " + failures.toString() + " of " + n.toString() + " checks failed");
+result();

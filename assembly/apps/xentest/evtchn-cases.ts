@@ -2,7 +2,7 @@
 // notify, latching, mask / unmask without a lost wakeup, close, errors.
 import { evtchn, sched, time } from "../../runtime";
 import * as abi from "../../runtime/abi";
-import { check } from "./check";
+import { check } from "../../runtime/testing";
 
 export function evtchnCases(): void {
   const a = evtchn.allocUnbound(abi.DOMID_SELF);

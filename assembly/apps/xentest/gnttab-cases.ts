@@ -3,7 +3,7 @@
 // the guest's grant from a xenstore watch (test/runtime/xentest.test.ts).
 import { gnttab, iopage, sched, time, xenstore } from "../../runtime";
 import * as abi from "../../runtime/abi";
-import { check, eq } from "./check";
+import { check, eq } from "../../runtime/testing";
 
 function text(p: usize, n: i32): string {
   return String.UTF8.decodeUnsafe(p, n);

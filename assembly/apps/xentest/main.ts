@@ -3,7 +3,7 @@
 // command line. test/runtime/xentest.test.ts runs each case in the harness
 // with the backends and hooks it needs, and asserts on the output.
 import { boot, console } from "../../runtime";
-import { result } from "./check";
+import { result } from "../../runtime/testing";
 import { ringWrap, ringNotify } from "./ring-cases";
 import { sleepers, combinators } from "./sched-cases";
 import { evtchnCases } from "./evtchn-cases";

@@ -1,7 +1,7 @@
 // The generic shared ring (runtime/xen/ring.ts): indices wrapping at 2^32 and
 // notification hold-off (req_event / rsp_event), front and back end on one page.
 import { iopage, ring } from "../../runtime";
-import { check } from "./check";
+import { check } from "../../runtime/testing";
 
 const ENTRY: u32 = 16;
 

@@ -2,7 +2,7 @@
 // deadline order, join / choose / timeout / cancel, yield.
 import { sched, time, Task, Future } from "../../runtime";
 import { State } from "../../runtime/sched";
-import { check, eq } from "./check";
+import { check, eq } from "../../runtime/testing";
 
 const woke = new Array<i64>();
 let late: i32 = 0;

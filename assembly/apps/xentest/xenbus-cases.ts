@@ -2,7 +2,7 @@
 // console backend, and a console ring written through it with flow control.
 import { console, consoleRing, evtchn, gnttab, iopage, sched, time, xenbus, xenstore } from "../../runtime";
 import * as abi from "../../runtime/abi";
-import { check, eq } from "./check";
+import { check, eq } from "../../runtime/testing";
 
 export function xenbusMissing(): void {
   const fe = new xenbus.Frontend(xenstore.open(), "vbd", "51712");

@@ -4,7 +4,7 @@
 import { sched, time, xenstore } from "../../runtime";
 import * as abi from "../../runtime/abi";
 import { TxBody, XsReply } from "../../runtime/xen/xenstore";
-import { check, eq } from "./check";
+import { check, eq } from "../../runtime/testing";
 
 const T = time.NS_PER_S;
 

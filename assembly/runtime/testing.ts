@@ -1,6 +1,7 @@
-// Verdicts for the blktest cases: each check prints "ok"/"not ok", and the case
-// ends with exactly one result line, TEST PASS or FAIL: <n> of <m> checks failed.
-import { console } from "../../runtime";
+// In-guest test verdicts, XTF style: each check prints "ok N ..." or "not ok N ...",
+// and a test ends with exactly one result line, TEST PASS or "FAIL: <n> of <m>
+// checks failed", which the harness tests and the test-bed runner read.
+import * as console from "./console";
 
 let failures = 0;
 let n = 0;
