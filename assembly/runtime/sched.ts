@@ -203,6 +203,20 @@ export class Join extends Future {
   }
 }
 
+/** Resolves when every future has settled, whatever the outcome (each keeps its own). */
+export class AllSettled extends Future {
+  private left: i32;
+  constructor(fs: Array<Future>) {
+    super();
+    this.left = fs.length;
+    if (this.left == 0) this.resolve();
+    for (let i = 0; i < fs.length; i++) fs[i].addWaiter(this);
+  }
+  wake(from: Future): void {
+    if (--this.left == 0) this.resolve();
+  }
+}
+
 /** Settles like the first future to settle (its index in `value`); cancels the others. */
 export class Choose extends Future {
   winner: i32 = -1;

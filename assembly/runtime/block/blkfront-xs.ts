@@ -17,7 +17,7 @@
 // ring-ref, a larger one ring-page-order and ring-ref0..N-1.
 import * as abi from "../abi";
 import * as iopage from "../iopage";
-import { Future, Task, sleep } from "../sched";
+import { AllSettled, Future, Task, sleep } from "../sched";
 import { allocUnbound, Channel } from "../xen/evtchn";
 import { initShared } from "../xen/ring";
 import { Frontend } from "../xen/xenbus";
@@ -61,20 +61,6 @@ function parseU64(s: string, out: StaticArray<u64>): bool {
   }
   out[0] = v;
   return true;
-}
-
-/** Resolves when every future has settled, whatever the outcome. */
-class Settled extends Future {
-  left: i32;
-  constructor(fs: Array<Future>) {
-    super();
-    this.left = fs.length;
-    if (this.left == 0) this.resolve();
-    for (let i = 0; i < fs.length; i++) fs[i].addWaiter(this);
-  }
-  wake(from: Future): void {
-    if (--this.left == 0) this.resolve();
-  }
 }
 
 /** The keys the backend writes when it connects, in the order readConnectKeys() expects. */
@@ -151,7 +137,7 @@ export class Connect extends Task {
       if (!this.readOffers()) return;
       this.stage = 3;
       for (let i = 0; i < this.keys.length; i++) this.keyReqs.push(this.xs.read(this.fe.backend + "/" + this.keys[i]));
-      this.await(new Settled(changetype<Array<Future>>(this.keyReqs)));
+      this.await(new AllSettled(changetype<Array<Future>>(this.keyReqs)));
     } else if (this.stage == 3) {
       if (!this.readConnectKeys()) return;
       const n = this.negotiated;

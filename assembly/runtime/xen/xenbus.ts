@@ -10,7 +10,7 @@
 //   Connected
 //   Closing ───────────────▶ Closing/Closed
 //   Closed
-import { Future, Task, Join, spawn } from "../sched";
+import { AllSettled, Future, Task, Join, spawn } from "../sched";
 import { TxBody, Watch, XsReply, Xenstore } from "./xenstore";
 import * as abi from "../abi";
 
@@ -155,20 +155,6 @@ class Connect extends Task {
       this.stage = 6;
       this.await(fe.xs.write(fe.path + "/state", STATE_CONNECTED.toString()));
     }
-  }
-}
-
-/** Resolves when every future has settled, whatever the outcome. */
-class AllSettled extends Future {
-  left: i32;
-  constructor(fs: Array<Future>) {
-    super();
-    this.left = fs.length;
-    if (this.left == 0) this.resolve();
-    for (let i = 0; i < fs.length; i++) fs[i].addWaiter(this);
-  }
-  wake(from: Future): void {
-    if (--this.left == 0) this.resolve();
   }
 }
 
