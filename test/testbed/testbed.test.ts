@@ -16,8 +16,9 @@ function summary(r: GuestResult) {
   return `${r.domain}: ${r.detail}\nconsole:\n${r.console.slice(0, 2000)}\nxl: ${r.xl.join("\n")}\nxl log: ${r.xlLog.join("\n")}`;
 }
 
-/** True when no live (non-zombie) process is left in the process group. */
-function groupGone(pgid: number): boolean {
+/** Live (non-zombie) processes of a process group. */
+function groupPids(pgid: number): number[] {
+  const out: number[] = [];
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     let stat: string;
     try {
@@ -26,9 +27,14 @@ function groupGone(pgid: number): boolean {
       continue; // exited meanwhile
     }
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(pgrp) === pgid && state !== "Z") return false;
+    if (Number(pgrp) === pgid && state !== "Z") out.push(Number(pid));
   }
-  return true;
+  return out;
+}
+
+/** True when no live (non-zombie) process is left in the process group. */
+function groupGone(pgid: number): boolean {
+  return groupPids(pgid).length === 0;
 }
 
 describe("test bed: guests in one boot", () => {
@@ -203,6 +209,21 @@ describe("test bed: failures of the test bed itself", () => {
     await new Promise((res) => setTimeout(res, 500));
     expect(groupGone(err.pgid), "QEMU still running after a Xen panic").toBe(true);
   }, (BOOT_S + 200) * 1000);
+
+  it("kills a QEMU that never exits after poweroff once stop()'s grace period is over", async () => {
+    const tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
+    const pgid = tb.pgid!;
+    const qemu = groupPids(pgid).filter((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("qemu-system"));
+    expect(qemu.length, "no QEMU process found in the test bed's process group").toBe(1);
+    process.kill(qemu[0], "SIGSTOP"); // a frozen QEMU: it will never act on dom0's poweroff
+    const t0 = Date.now();
+    await tb.stop(3);
+    const waited = Date.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(3000);
+    expect(waited).toBeLessThan(60_000);
+    await new Promise((res) => setTimeout(res, 500));
+    expect(groupGone(pgid), "a frozen QEMU survived stop()").toBe(true);
+  }, (BOOT_S + 100) * 1000);
 
   it("detects a dom0 crash, reports the panic lines, fails the running guest and kills QEMU", async () => {
     const tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
