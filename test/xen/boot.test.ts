@@ -83,6 +83,25 @@ for i in $(seq 100); do grep -q refs /tmp/gnt3.out && break; sleep 0.1; done; ca
     if (!roRef) throw new Error(`gnt-peer in dom0 did not grant its pages: ${offerRo.output}`);
     results.set("xentest-gnttab-write-ro", await tb.run({ config: images.xentest, extra: `gnttab-write-ro ${roRef}`, name: "xentest-gnttab-write-ro", timeoutS: 120 }));
     await tb.exec("touch /tmp/gnt-done3");
+    // The guest grants a page to dom0 (gnttab-export): dom0 reads the ref and the guest's
+    // domid from its data/export, maps the page with gntdev (gnt-peer.c "map"), checks the
+    // pattern, and answers in data/export/dom0 (mapped, then unmapped once the guest has
+    // seen end_access fail with -EBUSY and written data/export/guest = check-done).
+    await runBeside("xentest-gnttab-export", { config: images.xentest, extra: "gnttab-export" }, () =>
+      `d=/local/domain/$id/data/export
+for i in $(seq 1200); do ref=$(xenstore-read $d/ref 2>/dev/null) && break; sleep 0.05; done
+[ -n "$ref" ] || { echo "no ref published"; exit 1; }
+gdom=$(xenstore-read $d/domid); echo "guest says ref $ref domid $gdom; xl says domid $id"
+rm -f /tmp/gnt-release; /host/xfer/gnt-peer map $gdom $ref /tmp/gnt-release </dev/null >/tmp/gnt-map.out 2>&1 &
+pid=$!
+for i in $(seq 100); do grep -q mapped: /tmp/gnt-map.out && break; sleep 0.1; done
+grep -q "pattern ok" /tmp/gnt-map.out || { cat /tmp/gnt-map.out; xenstore-write $d/dom0 failed; touch /tmp/gnt-release; exit 1; }
+xenstore-write $d/dom0 mapped
+for i in $(seq 1200); do [ "$(xenstore-read $d/guest 2>/dev/null)" = check-done ] && break; sleep 0.05; done
+echo "guest: $(xenstore-read $d/guest 2>/dev/null)"
+touch /tmp/gnt-release; wait $pid; rc=$?
+cat /tmp/gnt-map.out; echo "gnt-peer exit $rc"
+[ $rc = 0 ] && xenstore-write $d/dom0 unmapped || xenstore-write $d/dom0 failed`);
     // What dom0 says about xsinfo's domain, read while it exists.
     await runBeside("xsinfo", { config: images.xsinfo }, (domain) =>
       `echo "domid: $id"; echo "name: $(xenstore-read /local/domain/$id/name)"; echo "vm: $(xenstore-read /local/domain/$id/vm)"; echo "xl: ${domain}"`);
@@ -103,7 +122,7 @@ for i in $(seq 100); do grep -q refs /tmp/gnt3.out && break; sleep 0.1; done; ca
     ];
     for (const [key, app, extra] of runs)
       results.set(key, await tb.run({ config: images[app], extra, name: key, timeoutS: 120 }));
-  }, (BOOT_S + 900 + 17 * 150) * 1000);
+  }, (BOOT_S + 900 + 18 * 150) * 1000);
 
   afterAll(async () => {
     if (tb) await tb.stop();
@@ -228,6 +247,22 @@ for i in $(seq 100); do grep -q refs /tmp/gnt3.out && break; sleep 0.1; done; ca
     expect(r.console).toMatch(/^FATAL: page fault/m);
     expect(r.console).not.toContain("TRAP:");
     expect(r.console).not.toContain("went unnoticed");
+  });
+
+  it("xentest grant tables: dom0 maps the guest's grant (gntdev) and reads its pattern; end_access is -EBUSY while mapped, 0 after", () => {
+    const r = results.get("xentest-gnttab-export")!;
+    const x = dom0.get("xentest-gnttab-export")!;
+    const both = `${summary(r)}\ndom0 (${x.status}): ${x.output}`;
+    expectPass("xentest-gnttab-export");
+    expect(r.console, both).toContain("end_access while dom0 maps the page is -EBUSY");
+    expect(r.console, both).toContain("end_access after dom0 unmapped is 0");
+    expect(x.status, both).toBe(0);
+    expect(x.output, both).toContain(`guest says ref `);
+    expect(x.output, both).toMatch(new RegExp(`domid ${r.domid}; xl says domid ${r.domid}$`, "m"));
+    expect(x.output, both).toMatch(/^guest: check-done$/m);
+    expect(x.output, both).toMatch(/^mapped: pattern ok \(4096 bytes\)$/m);
+    expect(x.output, both).toMatch(/^unmapped$/m);
+    expect(x.output, both).toMatch(/^gnt-peer exit 0$/m);
   });
 
   it("xentest xenstore watches: a write from dom0 (xenstore-write) wakes the blocked guest", () => {

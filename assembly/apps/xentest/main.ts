@@ -7,7 +7,7 @@ import { result } from "../../runtime/testing";
 import { ringWrap, ringNotify } from "./ring-cases";
 import { sleepers, combinators } from "./sched-cases";
 import { evtchnCases } from "./evtchn-cases";
-import { gnttabCases, gnttabWriteRo } from "./gnttab-cases";
+import { gnttabCases, gnttabWriteRo, gnttabExport } from "./gnttab-cases";
 import { xsBasic, xsTransaction, xsWatch, xsTrickle, xsMalformed } from "./xs-cases";
 import { xenbusMissing, xenbusClosing, pvConsole } from "./xenbus-cases";
 
@@ -22,6 +22,7 @@ else if (which == "combinators") combinators();
 else if (which == "evtchn") evtchnCases();
 else if (which == "gnttab") gnttabCases(arg(1), arg(2));
 else if (which == "gnttab-write-ro") gnttabWriteRo(arg(1));
+else if (which == "gnttab-export") gnttabExport();
 else if (which == "xs-basic") xsBasic();
 else if (which == "xs-tx") xsTransaction();
 else if (which == "xs-watch") xsWatch();
