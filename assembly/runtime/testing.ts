@@ -24,3 +24,23 @@ export function result(): void {
   if (n == 0) console.log("FAIL: no checks ran");
   else console.log(failures == 0 ? "TEST PASS" : "FAIL: " + failures.toString() + " of " + n.toString() + " checks failed");
 }
+
+/** Deterministic pseudo-random numbers (xorshift32) for tests and benchmarks: same seed, same run. */
+export class Xorshift32 {
+  private s: u32;
+  constructor(seed: u32) {
+    this.s = seed | 1; // 0 is xorshift's one fixed point
+  }
+  next(): u32 {
+    let x = this.s;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    this.s = x;
+    return x;
+  }
+  /** A value in [0, n), from 64 random bits. */
+  below(n: u64): u64 {
+    return ((<u64>this.next() << 32) | <u64>this.next()) % n;
+  }
+}

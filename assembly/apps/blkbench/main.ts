@@ -9,16 +9,9 @@
 //   bench: blk_<seq|rand>_<read|write>_mibs <n> MiBps
 // then TEST PASS. tools/bench.ts sets these beside dom0 Linux on the same device.
 import { block, boot, console, sched, time } from "../../runtime";
+import { Xorshift32 } from "../../runtime/testing";
 
-let rng: u32 = 0x2545f491;
-function rand(): u32 {
-  let x = rng;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  rng = x;
-  return x;
-}
+const rng = new Xorshift32(0x2545f491);
 
 function run(dev: block.Device, pool: block.BufferPool, name: string, write: bool, random: bool, ops: i32, depth: i32, span: u64): bool {
   const per = <u64>(4096 / dev.info().sectorSize);
@@ -31,7 +24,7 @@ function run(dev: block.Device, pool: block.BufferPool, name: string, write: boo
     // One window of requests in flight, then the next.
     const win = new Array<sched.Future>();
     for (let k = 0; k < depth && done + k < ops; k++) {
-      const blk = random ? ((<u64>rand() << 32) | <u64>rand()) % slots : next++ % slots;
+      const blk = random ? rng.below(slots) : next++ % slots;
       win.push(write ? dev.write(blk * per, [pages[k]]) : dev.read(blk * per, [pages[k]]));
     }
     const j = sched.wait(sched.join(win));

@@ -13,7 +13,7 @@
 //   write <sector> <count> one write
 //   flush | barrier-op     one flush / one empty-ish barrier write
 import { block, boot, console, sched } from "../../runtime";
-import { check, eq, result } from "../../runtime/testing";
+import { check, eq, result, Xorshift32 } from "../../runtime/testing";
 import { fill, check as checkPattern } from "../blkcheck/pattern";
 
 const args = boot.args();
@@ -35,18 +35,12 @@ function outcome(op: block.BlockOp): string {
   return op.ok ? "ok" : op.error;
 }
 
-let rng: u32 = 1;
+let rng = new Xorshift32(1);
 function rand(): u32 {
-  // xorshift32
-  let x = rng;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  rng = x;
-  return x;
+  return rng.next();
 }
 function below(n: u64): u64 {
-  return ((<u64>rand() << 32) | <u64>rand()) % n;
+  return rng.below(n);
 }
 
 function info(dev: block.Device): void {
@@ -99,7 +93,7 @@ function edges(dev: block.Device): void {
 }
 
 function random(dev: block.Device, seed: u32, rounds: i32, width: i32): void {
-  rng = seed | 1;
+  rng = new Xorshift32(seed);
   const i = dev.info();
   const ss = <u64>i.sectorSize;
   const per = <u64>(4096 / i.sectorSize);
