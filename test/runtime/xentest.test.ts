@@ -5,7 +5,8 @@ import { runWasm, RunResult, RunOptions } from "../../tools/harness/run.ts";
 import { wasmPath } from "../../tools/lib/paths.ts";
 import type { Domain } from "../../tools/harness/domain.ts";
 import { GrantError } from "../../tools/harness/grant-table.ts";
-import { ConsoleDevice, XenbusState } from "../../tools/harness/console-backend.ts";
+import { ConsoleDevice } from "../../tools/harness/console-backend.ts";
+import { XenbusState } from "../../tools/harness/xenbus.ts";
 import { XS, encodeMsg, strings, XsMsg } from "../../tools/harness/xs-wire.ts";
 
 function run(cmdline: string, opts: Partial<RunOptions> = {}): RunResult {

@@ -12,7 +12,7 @@ import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { Domain } from "./domain.ts";
 import { BackendEnd } from "./event-channels.ts";
 import { GrantMapping } from "./grant-table.ts";
-import { XenbusState } from "./console-backend.ts";
+import { toolstackDevice, XenbusState } from "./xenbus.ts";
 
 /** BLKIF_OP_* and BLKIF_RSP_* (blkif.h). */
 export const BLKIF_OP = { read: 0, write: 1, writeBarrier: 2, flushDiskcache: 3, discard: 5, indirect: 6 } as const;
@@ -201,18 +201,9 @@ export class VbdBackend {
     const xs = dom.xenstored;
     const o = this.disk.opts;
     // What the toolstack writes before the guest starts (libxl's vbd device).
-    xs.write(this.frontend, "");
-    xs.setPerms(this.frontend, [`n${d}`, "r0"]);
-    xs.write(`${this.frontend}/backend`, this.backend);
-    xs.write(`${this.frontend}/backend-id`, "0");
+    toolstackDevice(xs, d, this.frontend, this.backend);
     xs.write(`${this.frontend}/virtual-device`, String(devid));
     xs.write(`${this.frontend}/device-type`, "disk");
-    xs.write(`${this.frontend}/state`, String(XenbusState.Initialising));
-    xs.setPerms(`${this.frontend}/state`, [`n${d}`, "r0"]);
-    xs.write(this.backend, "");
-    xs.setPerms(this.backend, ["n0", `r${d}`]);
-    xs.write(`${this.backend}/frontend`, this.frontend);
-    xs.write(`${this.backend}/frontend-id`, String(d));
     xs.write(`${this.backend}/mode`, this.disk.readOnly ? "r" : "w");
     xs.write(`${this.backend}/params`, o.file ?? "(memory)");
     // Offers made before InitWait, as xen-blkback does at probe.

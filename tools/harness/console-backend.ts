@@ -6,12 +6,11 @@
 import type { Domain } from "./domain.ts";
 import { BackendEnd } from "./event-channels.ts";
 import { GrantMapping } from "./grant-table.ts";
+import { toolstackDevice, XenbusState } from "./xenbus.ts";
 
 /** struct xencons_interface offsets (io/console.h). */
 export const CONS = { IN: 0, IN_SIZE: 1024, OUT: 1024, OUT_SIZE: 2048, IN_CONS: 3072, IN_PROD: 3076, OUT_CONS: 3080, OUT_PROD: 3084 } as const;
 
-/** enum xenbus_state (io/xenbus.h). */
-export const XenbusState = { Initialising: 1, InitWait: 2, Initialised: 3, Connected: 4, Closing: 5, Closed: 6 } as const;
 
 export class ConsoleDevice {
   readonly frontend: string;
@@ -35,16 +34,7 @@ export class ConsoleDevice {
     this.backend = `/local/domain/0/backend/console/${d}/${id}`;
     const xs = dom.xenstored;
     // What the toolstack writes for a device before the guest starts.
-    xs.write(this.frontend, "");
-    xs.setPerms(this.frontend, [`n${d}`, "r0"]);
-    xs.write(`${this.frontend}/backend`, this.backend);
-    xs.write(`${this.frontend}/backend-id`, "0");
-    xs.write(`${this.frontend}/state`, String(XenbusState.Initialising));
-    xs.setPerms(`${this.frontend}/state`, [`n${d}`, "r0"]);
-    xs.write(this.backend, "");
-    xs.setPerms(this.backend, ["n0", `r${d}`]);
-    xs.write(`${this.backend}/frontend`, this.frontend);
-    xs.write(`${this.backend}/frontend-id`, String(d));
+    toolstackDevice(xs, d, this.frontend, this.backend);
     xs.write(`${this.backend}/protocol`, "vt100");
     xs.write(`${this.backend}/state`, String(XenbusState.InitWait));
     xs.watch(`${this.frontend}/state`, () => this.frontendChanged());
