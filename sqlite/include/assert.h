@@ -1,0 +1,2 @@
+/* Freestanding stub: SQLite is built with NDEBUG, so assert() never expands to a call. */
+#define assert(x) ((void)0)

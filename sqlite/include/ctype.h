@@ -1,0 +1,1 @@
+/* Freestanding stub: SQLite has its own ctype tables; nothing here is called. */

@@ -1,0 +1,11 @@
+/* The math SQLite's core uses, as compiler builtins (wasm has f64 instructions for them). */
+#define fabs(x) __builtin_fabs(x)
+#define sqrt(x) __builtin_sqrt(x)
+#define floor(x) __builtin_floor(x)
+#define ceil(x) __builtin_ceil(x)
+#define trunc(x) __builtin_trunc(x)
+#define HUGE_VAL __builtin_huge_val()
+#define INFINITY __builtin_inff()
+#define NAN __builtin_nanf("")
+#define isnan(x) __builtin_isnan(x)
+#define isinf(x) __builtin_isinf(x)
