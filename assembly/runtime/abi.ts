@@ -65,6 +65,10 @@ export declare function gnttab_map(domid: i32, ref: i32, addr: usize, readonly: 
 @external("morgana", "gnttab_unmap")
 export declare function gnttab_unmap(handle: i32): i32;
 
+// §11 entropy: fills len bytes from a hardware/hypervisor source and returns len, or -ENOSYS.
+@external("morgana", "entropy_fill")
+export declare function entropy_fill(buf: usize, len: i32): i32;
+
 /** block() deadline meaning "no deadline" (§3.4). */
 export const NO_DEADLINE: i64 = 0x7fff_ffff_ffff_ffff;
 /** Xen's DOMID_SELF (xen/include/public/xen.h). */

@@ -32,6 +32,8 @@ export const ABI_IMPORTS: Record<string, string> = {
   gnttab_end_access: "(i32) -> i32",
   gnttab_map: "(i32, i32, i32, i32) -> i32",
   gnttab_unmap: "(i32) -> i32",
+  // §11 entropy
+  entropy_fill: "(i32, i32) -> i32",
 };
 
 /** The fake machine frame boot_info reports for the xenstore ring (there are no frames here). */
@@ -174,5 +176,13 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
     gnttab_end_access: (ref: number) => dom.gnttab.endAccess(ref),
     gnttab_map: (domid: number, ref: number, addr: number, ro: number) => dom.gnttab.map(domid, ref, addr, ro),
     gnttab_unmap: (handle: number) => dom.gnttab.unmap(handle),
+
+    entropy_fill(buf: number, len: number): number {
+      const bytes = range(buf, len);
+      if (!bytes) return EFAULT;
+      // getRandomValues fills at most 65536 bytes per call.
+      for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(i + 65536, bytes.length)));
+      return len >>> 0;
+    },
   };
 }

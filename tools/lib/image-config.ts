@@ -1,7 +1,7 @@
 // An app's image settings (assembly/apps/<app>/app.json, optional) and the xl domain
 // configuration rendered from them (images/<app>.xl).
 //
-//   { "memory": 32, "cmdline": "oob", "disk": false, "vif": false }
+//   { "memory": 32, "cmdline": "oob", "disk": false, "vif": false, "sqlite": false }
 //
 // Every key is optional; unknown keys are errors, so a typo never passes silently.
 import { existsSync, readFileSync } from "node:fs";
@@ -17,9 +17,12 @@ export interface AppConfig {
   disk: boolean;
   /** Attach a network interface on the bridge xenbr0. */
   vif: boolean;
+  /** Link the SQLite module (tools/lib/sqlite.ts): the app imports functions from module
+   * "sqlite" and shares SQLite's linear memory (sqlite/README.md). */
+  sqlite: boolean;
 }
 
-export const DEFAULT_CONFIG: AppConfig = { memory: 32, cmdline: "", disk: false, vif: false };
+export const DEFAULT_CONFIG: AppConfig = { memory: 32, cmdline: "", disk: false, vif: false, sqlite: false };
 export const MIN_MEMORY_MIB = 8;           // the image, its stack and a few wasm pages
 export const MAX_MEMORY_MIB = 65536;
 export const MAX_CMDLINE = 1023;           // Xen's MAX_GUEST_CMDLINE less the NUL
@@ -63,6 +66,7 @@ export function parseAppConfig(text: string, where: string): AppConfig {
         break;
       case "disk":
       case "vif":
+      case "sqlite":
         if (typeof value !== "boolean") throw bad("true or false");
         cfg[key] = value;
         break;

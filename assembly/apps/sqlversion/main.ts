@@ -1,0 +1,35 @@
+// sqlversion: the smallest app that uses SQLite (app.json "sqlite": true). Talks to the
+// SQLite module through its raw C API (runtime/sqlite/sqlite3.ts): prints the library's
+// version and the result of SELECT 1+1 on an in-memory database.
+import { console, exit } from "../../runtime";
+import * as c from "../../runtime/sqlite/sqlite3";
+
+/** A NUL-terminated C string in linear memory, as a string. */
+function cString(p: usize): string {
+  let n: usize = 0;
+  while (load<u8>(p + n) != 0) n++;
+  return String.UTF8.decodeUnsafe(p, n);
+}
+
+function check(what: string, rc: i32): void {
+  if (rc == c.OK) return;
+  console.log(what + " failed: " + cString(c.errstr(rc)) + " (" + rc.toString() + ")");
+  exit(1);
+}
+
+const HEAP: i32 = 1 << 20;
+check("init", c.init(heap.alloc(<usize>HEAP), HEAP));
+console.log("SQLite " + cString(c.libversion()));
+
+const out = heap.alloc(8);
+const name = String.UTF8.encode(":memory:", true);
+check("open", c.open_v2(changetype<usize>(name), out, c.OPEN_READWRITE | c.OPEN_CREATE | c.OPEN_MEMORY, 0));
+const db = load<usize>(out);
+
+const sql = String.UTF8.encode("SELECT 1+1", true);
+check("prepare", c.prepare_v2(db, changetype<usize>(sql), -1, out, 0));
+const stmt = load<usize>(out);
+if (c.step(stmt) != c.ROW) { console.log("step: no row: " + cString(c.errmsg(db))); exit(1); }
+console.log("SELECT 1+1 = " + c.column_int64(stmt, 0).toString());
+check("finalize", c.finalize(stmt));
+check("close", c.close_v2(db));
