@@ -42,6 +42,11 @@ export interface DiskFaults {
   powerCutAfter?: number;
   /** At a power cut, the last unflushed multi-sector write is half applied. */
   tornWrite?: boolean;
+  /**
+   * At a power cut, each unflushed write reached the medium with probability 1/2, in
+   * any order (a volatile write cache that had written some back); the seed picks which.
+   */
+  cacheSurvivors?: number;
   /** Operations answered BLKIF_RSP_EOPNOTSUPP although the feature is offered. */
   refuseOps?: number[];
   /** Unmap the ring this many ms after the frontend's Closed (a slow dom0, as seen under Xen). */
@@ -125,9 +130,22 @@ export class Disk {
     this.pending = [];
   }
 
-  /** Power loss: unflushed writes are gone; with `torn`, the last multi-sector one lands half-way. */
-  powerLoss(torn = false): void {
+  /**
+   * Power loss: unflushed writes are gone, except the ones `survives` picks (written
+   * back by the cache before the cut); with `torn`, the last multi-sector one lands half-way.
+   */
+  powerLoss(torn = false, survives?: () => boolean): void {
     this.powerLosses++;
+    if (survives) {
+      const kept = this.pending.filter(() => survives());
+      for (const w of kept) this.durable.set(w.data, w.off);
+      if (this.opts.file && kept.length) {
+        const fd = openSync(this.opts.file, "r+");
+        for (const w of kept) writeSync(fd, w.data, 0, w.data.length, w.off);
+        closeSync(fd);
+      }
+      this.pending = this.pending.filter((w) => !kept.includes(w));
+    }
     if (torn) {
       const w = [...this.pending].reverse().find((p) => p.data.length > 512);
       if (w) {
@@ -443,7 +461,9 @@ export class VbdBackend {
       this.writesExecuted++;
       const cut = this.faults.powerCutAfter;
       if (cut !== undefined && this.writesExecuted >= cut) {
-        this.disk.powerLoss(this.faults.tornWrite ?? false);
+        const seed = this.faults.cacheSurvivors;
+        const coin = seed === undefined ? undefined : mulberry32(seed);
+        this.disk.powerLoss(this.faults.tornWrite ?? false, coin && (() => coin() < 0.5));
         throw new PowerCutSignal(`power cut after ${this.writesExecuted} write, flush or barrier requests (disk fault injection)`);
       }
     }

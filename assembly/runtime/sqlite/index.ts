@@ -61,7 +61,15 @@ export function open(dev: Device, name: string = "main.db"): Database {
   if (e.length > 0) return db.failWith(e);
   const m = vfs.mount(dev, name);
   if (m.length > 0) return db.failWith(m);
-  return db.connect(c.OPEN_READWRITE | c.OPEN_CREATE);
+  db.onDisk = true;
+  db.connect(c.OPEN_READWRITE | c.OPEN_CREATE);
+  if (!db.ok) {
+    // Leave nothing half open: the disk may be retried (or another one opened).
+    if (db.handle != 0) c.close_v2(db.handle);
+    db.handle = 0;
+    vfs.unmount();
+  }
+  return db;
 }
 
 /** A database in memory only: gone at shutdown. For tests and scratch data. */
@@ -78,7 +86,10 @@ export class Database {
   /** The SQLite result code of the last error (extended), 0 when none. */
   code: i32 = 0;
   handle: usize = 0;
+  /** On a virtual disk (sqlite.open), not in memory. */
+  onDisk: bool = false;
   private statements: Array<Statement> = new Array<Statement>();
+  private cache: Map<string, Statement> = new Map<string, Statement>();
 
   constructor(public name: string) {}
 
@@ -156,6 +167,20 @@ export class Database {
     return s!;
   }
 
+  /**
+   * The statement for sql, prepared on first use and kept until close(); reset (and its
+   * bindings cleared) each time it is handed out. Panics when the SQL does not compile.
+   */
+  cached(sql: string): Statement {
+    if (this.cache.has(sql)) {
+      const s = this.cache.get(sql);
+      if (s.handle != 0) return s.reset();
+    }
+    const s = this.statement(sql);
+    this.cache.set(sql, s);
+    return s;
+  }
+
   begin(): bool {
     return this.exec("BEGIN");
   }
@@ -185,8 +210,10 @@ export class Database {
     if (this.handle == 0) return true;
     for (let i = 0; i < this.statements.length; i++) this.statements[i].finalize();
     this.statements.length = 0;
+    this.cache.clear();
     const rc = c.close_v2(this.handle);
     this.handle = 0;
+    if (this.onDisk) vfs.unmount();
     if (rc != c.OK) return this.record("closing " + this.name, rc);
     return true;
   }
