@@ -143,3 +143,47 @@ uint32_t Z_morganaZ_gnttab_end_access(ctx_t *ctx, uint32_t ref) { (void)ctx; ret
 uint32_t Z_morganaZ_gnttab_map(ctx_t *ctx, uint32_t domid, uint32_t ref, uint32_t addr, uint32_t readonly)
 { (void)ctx; return gnttab_map(domid, ref, addr, readonly != 0); }
 uint32_t Z_morganaZ_gnttab_unmap(ctx_t *ctx, uint32_t handle) { (void)ctx; return gnttab_unmap(handle); }
+
+/* §11 entropy: RDRAND, when CPUID.1:ECX[30] says the CPU has it. Intel's DRNG guide:
+ * retry up to 10 times per word (CF=0 means no value was ready); a CPU that keeps failing
+ * is broken, and the call fails rather than return predictable bytes. */
+#define ENOSYS 38
+#define EIO 5
+#define RDRAND_RETRIES 10
+
+static int rdrand_state;   /* 0: not probed, 1: present, -1: absent */
+
+static int rdrand_present(void)
+{
+    if (rdrand_state == 0) {
+        uint32_t a = 1, b, c = 0, d;
+        __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+        rdrand_state = (c >> 30) & 1 ? 1 : -1;
+    }
+    return rdrand_state > 0;
+}
+
+static int rdrand64(uint64_t *out)
+{
+    for (int i = 0; i < RDRAND_RETRIES; i++) {
+        uint8_t ok;
+        __asm__ volatile("rdrand %0; setc %1" : "=r"(*out), "=qm"(ok) : : "cc");
+        if (ok) return 1;
+    }
+    return 0;
+}
+
+uint32_t Z_morganaZ_entropy_fill(ctx_t *ctx, uint32_t buf, uint32_t len)
+{
+    (void)ctx;
+    uint8_t *p = wasm_range(buf, len);
+    if (!p) return -EFAULT;
+    if (!rdrand_present()) return -ENOSYS;
+    for (uint32_t i = 0; i < len; i += 8) {
+        uint64_t v;
+        if (!rdrand64(&v)) return -EIO;
+        uint32_t n = len - i < 8 ? len - i : 8;
+        memcpy(p + i, &v, n);
+    }
+    return len;
+}

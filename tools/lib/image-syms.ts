@@ -10,9 +10,10 @@ import { WasmInfo } from "./wasm-info.ts";
 const NO_NAME = 0xffffffff;
 
 /** C symbol of each defined function → its wasm name, from the generated C. */
-export function wasmNamesByCSymbol(cSource: string, info: WasmInfo): Map<string, string> {
+export function wasmNamesByCSymbol(cSource: string, info: WasmInfo, module = "app"): Map<string, string> {
   const defs: string[] = [];
-  const def = /^static [^\n(]*?\b(w2c_[A-Za-z0-9_]+)\(Z_app_instance_t\* instance[^\n;]*\) \{$/gm;
+  // Long parameter lists wrap onto more lines (SQLite has some): [^;{] spans them.
+  const def = new RegExp(`^static [^\\n(]*?\\b(w2c_[A-Za-z0-9_]+)\\(Z_${module}_instance_t\\* instance[^;{]*\\) \\{$`, "gm");
   for (const m of cSource.matchAll(def)) defs.push(m[1]);
   if (defs.length !== info.definedFuncs)
     throw new Error(`wasm2c output defines ${defs.length} functions, the module ${info.definedFuncs}: cannot symbolise (wasm2c version?)`);
@@ -41,15 +42,18 @@ export function textLayout(syms: NmSymbol[]): string {
 }
 
 /** Assembly for the .wasm_syms section; with no symbols, the first link's empty table. */
-export function wasmSymsAsm(syms: NmSymbol[], names: Map<string, string>): string {
+export function wasmSymsAsm(syms: NmSymbol[], names: Map<string, string>, sqliteNames?: Map<string, string>): string {
   const start = syms.find((s) => s.name === "wasm_text_start")?.addr;
   const end = syms.find((s) => s.name === "wasm_text_end")?.addr;
+  // The SQLite module's code follows the app's (kernel.ld): its own C symbols, its own names.
+  const sqliteStart = syms.find((s) => s.name === "wasm_sqlite_text_start")?.addr;
   const entries: { addr: bigint; name: string | null }[] = [];
   if (start !== undefined && end !== undefined) {
     for (const s of syms) {
-      if (!/^[tT]$/.test(s.type) || s.addr < start || s.addr >= end || s.name === "wasm_text_start") continue;
+      if (!/^[tT]$/.test(s.type) || s.addr < start || s.addr >= end || s.name === "wasm_text_start" || s.name === "wasm_sqlite_text_start") continue;
       // gcc's clones and split parts (foo.constprop.0, foo.cold) belong to foo.
-      const name = names.get(s.name.split(".")[0]) ?? null;
+      const table = sqliteNames && sqliteStart !== undefined && s.addr >= sqliteStart ? sqliteNames : names;
+      const name = table.get(s.name.split(".")[0]) ?? null;
       const last = entries[entries.length - 1];
       if (last && last.addr === s.addr) { last.name ??= name; continue; }
       entries.push({ addr: s.addr, name });

@@ -12,6 +12,8 @@ import { compileApp } from "./asc.ts";
 import { readWasm, KIND_FUNC, KIND_MEMORY } from "./wasm-info.ts";
 import { wasmNamesByCSymbol, parseNm, textLayout, wasmSymsAsm } from "./image-syms.ts";
 import { loadAppConfig, renderXl, AppConfig } from "./image-config.ts";
+import { buildSqlite, CLANG, SQLITE_MODULE, SqliteBuild } from "./sqlite.ts";
+import { moduleSignatures } from "../harness/signatures.ts";
 
 const run = promisify(execFile);
 const SHIM = join(ROOT, "shim");
@@ -35,7 +37,11 @@ const SHIM_C = ["main.c", "console.c", "time.c", "evtchn.c", "gnttab.c", "mm.c",
 const WASM_FLAVOURED_C = ["math.c"];           // built with the wasm code's flags (SSE)
 
 export interface Step { name: string; ms: number; cached: boolean; detail?: string }
-export interface Sizes { wasm: number; c: number; text: number; wasmText: number; image: number; bss: number }
+export interface Sizes {
+  wasm: number; c: number; text: number; wasmText: number; image: number; bss: number;
+  /** For an app linked with SQLite: the SQLite module's wasm, C and native code (part of wasmText). */
+  sqlite?: { wasm: number; c: number; text: number };
+}
 export interface ImageResult { app: string; xen: string; xl: string; config: AppConfig; steps: Step[]; sizes: Sizes }
 export interface BuildOptions { log?: (line: string) => void }
 
@@ -84,6 +90,21 @@ function flags(include: string) {
   return { base, shim, wasm };
 }
 
+/** The SQLite module's C (13 MB) is compiled once, by clang: gcc -O2 takes about three
+ * times as long for 20% less code (sqlite/README.md has the measurements). The same
+ * kernel code model, no red zone, frame pointers and no sibling calls (trap reports),
+ * SSE for floats like the app's code. */
+function clangWasmFlags(resourceInclude: string) {
+  return [
+    "-O2", "-std=gnu11", "-ffreestanding", "-nostdinc", "-isystem", resourceInclude,
+    "-I", join(SHIM, "include"), "-I", SHIM, "-iquote", "/usr/include",
+    "-mno-red-zone", "-mcmodel=kernel", "-fno-pic", "-fno-pie", "-fno-stack-protector",
+    "-fno-asynchronous-unwind-tables", "-fno-omit-frame-pointer", "-fno-common",
+    "-fbuiltin", "-fno-math-errno", "-DNDEBUG", "-include", join(SHIM, "wasm-rt-config.h"),
+    "-fno-inline-functions", "-fno-optimize-sibling-calls", "-w",
+  ];
+}
+
 /** Hash of the files under dir whose names pass `filter`, skipping folders `skip` names. */
 function hashTree(dir: string, filter: (f: string) => boolean, skip: (d: string) => boolean = () => false): string {
   const h = createHash("sha256");
@@ -109,10 +130,27 @@ async function cached(out: string, make: (tmp: string) => Promise<void>): Promis
 }
 
 /** Checks the module against ABI.md §1 before any C is generated. */
-export function checkModule(app: string, wasm: Uint8Array) {
+export function checkModule(app: string, wasm: Uint8Array, sqlite?: Uint8Array) {
   const info = readWasm(wasm);
   const known = shimImports();
+  const usesSqlite = info.imports.some((i) => i.module === SQLITE_MODULE && i.kind === KIND_FUNC);
+  if (usesSqlite) {
+    if (!sqlite) throw new Error(`${app}: the module imports from "sqlite" but app.json does not say "sqlite": true`);
+    const want = moduleSignatures(wasm), have = moduleSignatures(sqlite);
+    for (const [key, sig] of want.imports) {
+      if (!key.startsWith(`${SQLITE_MODULE}.`)) continue;
+      const name = key.slice(SQLITE_MODULE.length + 1);
+      if (!have.exports.has(name)) throw new Error(`${app}: import ${key} is not exported by the SQLite module (build/sqlite.wasm)`);
+      if (have.exports.get(name) !== sig) throw new Error(`${app}: import ${key} has type ${sig}, but the SQLite module exports ${have.exports.get(name)}`);
+    }
+    for (const [key, sig] of have.imports) {
+      const name = key.slice(key.indexOf(".") + 1);
+      if (want.exports.get(name) !== sig) throw new Error(`${app}: the SQLite module imports ${key} ${sig}, but the app exports ${want.exports.get(name) ?? "no such function"}`);
+    }
+    if (!want.memories.has("env.memory")) throw new Error(`${app}: imports from "sqlite" but not its memory env.memory (asc --importMemory)`);
+  }
   for (const imp of info.imports) {
+    if (usesSqlite && (imp.module === SQLITE_MODULE || (imp.module === "env" && imp.name === "memory" && imp.kind === KIND_MEMORY))) continue;
     if (imp.module !== "morgana" || imp.kind !== KIND_FUNC)
       throw new Error(`${app}: import ${imp.module}.${imp.name} is not part of the Morgana ABI (shim/ABI.md §3 lists what a unikernel may import)`);
     if (!known.includes(imp.name))
@@ -142,6 +180,15 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
   const f = flags(g.include);
   const w2cVersion = (await tool(WASM2C, ["--version"], "translating wasm to C")).trim();
 
+  // 0. The SQLite module (tools/lib/sqlite.ts has its own cache), for apps that link it.
+  let sq: SqliteBuild | undefined;
+  if (config.sqlite)
+    sq = await step("sqlite", async () => {
+      const b = await buildSqlite({ log });
+      return { value: b, cached: b.cached, detail: `SQLite ${b.version}${b.compiled.length ? `, compiled ${b.compiled.join(", ")}` : ""}` };
+    });
+  const sqWasm = sq ? readFileSync(sq.wasm) : undefined;
+
   // 1. asc, keyed by every AssemblyScript source, the config and the compiler version.
   const wasmFile = await step("asc", async () => {
     const ascVersion = JSON.parse(readFileSync(join(ROOT, "node_modules", "assemblyscript", "package.json"), "utf8")).version;
@@ -149,14 +196,15 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
     const others = join(ROOT, "assembly", "apps");
     const sources = hashTree(join(ROOT, "assembly"), (n) => n.endsWith(".ts") || n.endsWith(".json"),
       (d) => relative(others, d) !== app && relative(others, join(d, "..")) === "");
-    const key = sha(app, ascVersion, readFileSync(join(ROOT, "asconfig.json")), sources);
+    // The SQLite module's layout decides the app's --memoryBase (asc.ts).
+    const key = sha(app, ascVersion, readFileSync(join(ROOT, "asconfig.json")), sources, sq?.key ?? "");
     const out = join(CACHE, "asc", `${key}.wasm`);
     const hit = await cached(out, async (tmp) => { copyFileSync(await compileApp(app, "release"), tmp); });
     copyFileSync(out, wasmPath(app, "release"));
     return { value: out, cached: hit };
   });
   const wasm = readFileSync(wasmFile);
-  const info = checkModule(app, wasm);
+  const info = checkModule(app, wasm, sqWasm);
 
   // 2. wasm2c, keyed by the wasm. The module is always named "app": one shim for all apps.
   const w2cDir = join(CACHE, "wasm2c", sha(wasm, w2cVersion));
@@ -171,17 +219,47 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
   const cSource = readFileSync(cFile, "utf8");
   const names = wasmNamesByCSymbol(cSource, info);
 
+  // 2b. wasm2c of the SQLite module, keyed by its wasm: named "sqlite", linked at C level.
+  let sqDir: string | undefined;
+  let sqNames: Map<string, string> | undefined;
+  if (sq && sqWasm) {
+    sqDir = join(CACHE, "wasm2c", sha(sqWasm, w2cVersion, "sqlite"));
+    const dir = sqDir;
+    await step("wasm2c", async () => {
+      const hit = await cached(dir, async (tmp) => {
+        mkdirSync(tmp, { recursive: true });
+        await tool(WASM2C, [sq!.wasm, "-n", "sqlite", "-o", join(tmp, "wasm-sqlite.c")], "wasm2c (SQLite)");
+      });
+      return { value: null, cached: hit, detail: "SQLite" };
+    });
+    sqNames = wasmNamesByCSymbol(readFileSync(join(dir, "wasm-sqlite.c"), "utf8"), readWasm(sqWasm), "sqlite");
+  }
+
   // 3. Objects, in parallel, each keyed by its source, the headers it may include and the flags.
   const headers = hashTree(SHIM, (n) => n.endsWith(".h") && n !== "wasm-app.h") + readFileSync("/usr/include/wasm-rt.h", "latin1");
   const wasmHeader = readFileSync(join(w2cDir, "wasm-app.h"));
-  type Job = { src: string; args: string[]; extra: (string | Uint8Array)[]; name: string };
-  const jobs: Job[] = [
+  type Job = { src: string; args: string[]; extra: (string | Uint8Array)[]; name: string; cc?: string };
+  const appC: Job = { src: join(SHIM, "app.c"), args: [...f.shim, "-I", w2cDir], extra: [wasmHeader], name: "app.c" };
+  const jobs: Job[] = [];
+  if (sqDir) {
+    // The app's header names its instantiate parameters, one per imported module, in order.
+    const proto = /void Z_app_instantiate\(Z_app_instance_t\*((?:, struct Z_\w+_instance_t\*)*)\);/.exec(wasmHeader.toString("latin1"));
+    if (!proto) throw new Error("wasm-app.h declares no Z_app_instantiate (wasm2c version?)");
+    const params = [...proto[1].matchAll(/struct Z_(\w+)_instance_t\*/g)].map((m) => (m[1] === "sqlite" ? "&sqlite_instance" : "0"));
+    const pages = moduleSignatures(wasm).memories.get("env.memory")!.initial;
+    appC.args = [...appC.args, "-I", sqDir, "-DMORGANA_SQLITE=1", `-DAPP_MEMORY_PAGES=${pages}u`, `-DAPP_INSTANTIATE_ARGS=${params.join(", ")}`];
+    appC.extra.push(readFileSync(join(sqDir, "wasm-sqlite.h")));
+    const cf = clangWasmFlags(join(sq!.clangResourceDir, "include"));
+    // First: the longest job (tens of seconds when not cached).
+    jobs.push({ src: join(sqDir, "wasm-sqlite.c"), args: cf, extra: [sq!.clangVersion], name: "wasm-sqlite.c", cc: CLANG });
+  }
+  jobs.push(
     ...SHIM_ASM.map((s) => ({ src: join(SHIM, s), args: f.base, extra: [], name: s })),
     ...SHIM_C.map((s) => ({ src: join(SHIM, s), args: f.shim, extra: [], name: s })),
     ...WASM_FLAVOURED_C.map((s) => ({ src: join(SHIM, s), args: f.wasm, extra: [], name: s })),
-    { src: join(SHIM, "app.c"), args: [...f.shim, "-I", w2cDir], extra: [wasmHeader], name: "app.c" },
+    appC,
     { src: cFile, args: f.wasm, extra: [], name: "wasm-app.c" },
-  ];
+  );
   const objects = await step("cc", async () => {
     let compiled = 0;
     const objs: string[] = new Array(jobs.length);
@@ -193,7 +271,7 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
         const key = sha(readFileSync(j.src), headers, ...j.extra, j.args.join(" "), g.version);
         // The wasm object keeps its name: the linker script places it by name (kernel.ld).
         const out = join(CACHE, "obj", key, j.name.replace(/\.[cS]$/, ".o"));
-        const hit = await cached(out, async (tmp) => { await tool("gcc", [...j.args, "-c", j.src, "-o", tmp], `compiling ${j.name}`); });
+        const hit = await cached(out, async (tmp) => { await tool(j.cc ?? "gcc", [...j.args, "-c", j.src, "-o", tmp], `compiling ${j.name}`); });
         if (!hit) compiled++;
         objs[i] = out;
       }
@@ -215,8 +293,8 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
     return parseNm(await tool("nm", ["-n", elf], "reading the image's symbols"));
   };
   await step("link", async () => {
-    const first = await link(wasmSymsAsm([], names));
-    const second = await link(wasmSymsAsm(first, names));
+    const first = await link(wasmSymsAsm([], names, sqNames));
+    const second = await link(wasmSymsAsm(first, names, sqNames));
     if (textLayout(first) !== textLayout(second))
       throw new Error("the wasm symbol table moved code between the two links (shim/kernel.ld must place .wasm_syms after .text)");
     return { value: null, cached: false, detail: "2 passes" };
@@ -244,6 +322,12 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
     image: statSync(xen).size,
     bss: sec(".bss"),
   };
+  if (sq && sqDir)
+    sizes.sqlite = {
+      wasm: sqWasm!.length,
+      c: statSync(join(sqDir, "wasm-sqlite.c")).size,
+      text: Number(at("wasm_text_end") - at("wasm_sqlite_text_start")),
+    };
   return { app, xen, xl, config, steps, sizes };
 }
 
@@ -254,5 +338,8 @@ export function sizeReport(s: Sizes): string {
     `  C           ${kb(s.c)}`,
     `  text        ${kb(s.text)}   (wasm code ${kb(s.wasmText).trim()}, shim + hypercall page ${(((s.text - s.wasmText) / 1024).toFixed(1))} KB)`,
     `  image       ${kb(s.image)}   (stripped ELF; .bss ${(s.bss / 1024).toFixed(0)} KB not in the file)`,
+    ...(s.sqlite
+      ? [`  of which SQLite: wasm ${kb(s.sqlite.wasm).trim()}, C ${kb(s.sqlite.c).trim()}, code ${kb(s.sqlite.text).trim()} (app code ${kb(s.wasmText - s.sqlite.text).trim()})`]
+      : []),
   ].join("\n");
 }

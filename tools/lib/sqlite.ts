@@ -103,6 +103,9 @@ export interface SqliteBuild {
   /** SQLITE_VERSION from sqlite3.h. */
   version: string;
   key: string;
+  /** `clang-14 --version`'s first line and -print-resource-dir (the image build compiles SQLite's C with it too). */
+  clangVersion: string;
+  clangResourceDir: string;
   /** Nothing was compiled or linked: everything came from the cache. */
   cached: boolean;
   /** Objects that had to be compiled (e.g. ["sqlite3.c", "glue.c"]). */
@@ -237,7 +240,7 @@ async function doBuild(opts: SqliteOptions): Promise<SqliteBuild> {
   }
   writeFileSync(join(CACHE, "version"), version + "\n");
   const ms = performance.now() - t0;
-  return { wasm, copy: SQLITE_WASM, version, key, cached: compiled.length === 0 && !linked, compiled, compileMs, ms };
+  return { wasm, copy: SQLITE_WASM, version, key, clangVersion, clangResourceDir: resourceDir, cached: compiled.length === 0 && !linked, compiled, compileMs, ms };
 }
 
 /** The SQLite module's memory layout: where the app's data may start. */
