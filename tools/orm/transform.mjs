@@ -283,7 +283,7 @@ ${ex}class ${S} {
   static open(db: __orm_sqlite.Database): ${S} {
     const st = new ${S}(db);
     if (db.handle == 0) {
-      st.error = ${lit(S + ": the database is not open: ")} + db.error;
+      st.error = ${lit(S + ": the database is not open")} + (db.error.length > 0 ? " (" + db.error + ")" : "");
       return st;
     }
     st.error = st.migrate();
