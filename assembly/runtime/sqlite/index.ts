@@ -119,18 +119,18 @@ export class Database {
     c.db_config_defensive(this.handle, 1);
     // Every page checked as it is read (a hostile disk), full syncs (the VFS turns them
     // into barriers), 4 KiB pages = the VFS block; exclusive locking and no WAL are compiled in.
-    if (!this.exec("PRAGMA cell_size_check=ON; PRAGMA synchronous=FULL; PRAGMA journal_mode=DELETE; PRAGMA page_size=4096")) return this;
-    // Reading the schema is the first read of the file: a non-SQLite file fails here.
-    if (!this.exec("SELECT count(*) FROM sqlite_schema")) return this;
+    // Reading the schema (the first read of the file) fails here for a non-SQLite file.
+    this.exec("PRAGMA cell_size_check=ON; PRAGMA synchronous=FULL; PRAGMA journal_mode=DELETE; PRAGMA page_size=4096;" +
+      "SELECT count(*) FROM sqlite_schema", "opening " + this.name);
     return this;
   }
 
-  /** Runs SQL (one or more statements) that returns no rows. */
-  exec(sql: string): bool {
+  /** Runs SQL (one or more statements) that returns no rows; errors name `context` (default: the SQL). */
+  exec(sql: string, context: string = ""): bool {
     if (this.handle == 0) return this.closedError();
     const csql = String.UTF8.encode(sql, true);
     const rc = c.exec(this.handle, changetype<usize>(csql), 0, 0, 0);
-    if (rc != c.OK) return this.record(sql, rc);
+    if (rc != c.OK) return this.record(context.length > 0 ? context : sql, rc);
     this.error = "";
     this.code = 0;
     return true;

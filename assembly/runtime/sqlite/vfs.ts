@@ -35,6 +35,7 @@
 // SQLite itself checks database pages (PRAGMA cell_size_check, defensive mode).
 import * as c from "./sqlite3";
 import * as L from "./layout";
+import * as abi from "../abi";
 import * as time from "../time";
 import * as sched from "../sched";
 import { BlockOp, BufferPool, Device } from "../block";
@@ -464,7 +465,7 @@ export function access(name: usize, flags: i32, out: usize): i32 {
 /** Entropy from the platform (ABI entropy_fill); without one, clock jitter mixed by splitmix64. */
 export function randomness(n: i32, out: usize): i32 {
   if (n <= 0) return 0;
-  if (platformEntropy(out, n) == n) return n;
+  if (abi.entropy_fill(out, n) == n) return n;
   let x = <u64>time.monotonic() ^ (<u64>time.wall() << 17);
   for (let i = 0; i < n; i++) {
     x += 0x9e3779b97f4a7c15 ^ <u64>time.monotonic();
@@ -474,11 +475,6 @@ export function randomness(n: i32, out: usize): i32 {
     store<u8>(out + <usize>i, <u8>(z ^ (z >> 31)));
   }
   return n;
-}
-
-// TODO(entropy_fill): the ABI import lands with the SQLite build integration.
-function platformEntropy(out: usize, n: i32): i32 {
-  return -38;
 }
 
 export function sleep(us: i32): i32 {
