@@ -4,10 +4,17 @@ import { statSync } from "node:fs";
 import { relative } from "node:path";
 import { listApps, checkApp, ROOT, UsageError, Flavour } from "./lib/paths.ts";
 import { compileApp } from "./lib/asc.ts";
+import { loadAppConfig } from "./lib/image-config.ts";
+import { buildSqlite } from "./lib/sqlite.ts";
 
 async function main(argv: string[]): Promise<void> {
   const apps = argv.length ? argv.map(checkApp) : listApps();
   const flavours: Flavour[] = ["release", "debug"];
+  // Apps with app.json "sqlite" are laid out above the SQLite module's memory: build it first.
+  if (apps.some((a) => loadAppConfig(a).sqlite)) {
+    const s = await buildSqlite({ log: (l) => console.log(l) });
+    console.log(`built ${relative(ROOT, s.copy).padEnd(32)} ${String(statSync(s.copy).size).padStart(8)} B  ${s.cached ? "cached" : `${s.ms.toFixed(0)} ms`}  (SQLite ${s.version})`);
+  }
   // asc is single-threaded: two at a time keeps both cores busy.
   const jobs = apps.flatMap((app) => flavours.map((f) => ({ app, f })));
   let next = 0;
