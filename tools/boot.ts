@@ -1,23 +1,25 @@
-// npm run boot -- images/<app>.xl [--disk FILE] [--timeout S]
-// Boots the Xen test bed (QEMU TCG), runs the image with `xl create` in dom0, streams
-// the guest's console to stdout and exits with the guest's outcome
+// npm run boot -- images/<app>.xl [--disk FILE] [--boots N] [--timeout S]
+// Boots the Xen test bed (QEMU TCG), runs the image with `xl create` in dom0 (N times
+// in a row on the same disks with --boots), streams the guest's console to stdout,
+// copies each disk back to its host file, and exits with the guest's outcome
 // (tools/lib/outcome.ts): 0 poweroff, 2 crash, 3 reboot, 5 watchdog, 6 xl create
 // failed, 124 timeout (hang), 125 test-bed failure, 1 usage or host error.
 // Progress, timings and diagnostics go to stderr.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { EXIT_CODE } from "./lib/outcome.ts";
 import { GuestResult, Testbed, TestbedError, TestbedUsageError } from "./testbed/testbed.ts";
 import { diskTarget, parseXl, xlListValue } from "./testbed/xlcfg.ts";
 
-const USAGE = "usage: npm run boot -- images/<app>.xl [--disk FILE] [--timeout SECONDS]";
+const USAGE = "usage: npm run boot -- images/<app>.xl [--disk FILE] [--boots N] [--timeout SECONDS]";
 
 function parseArgs(argv: string[]) {
-  let config: string | undefined, disk: string | undefined, timeoutS = 60;
+  let config: string | undefined, disk: string | undefined, timeoutS = 60, boots = 1;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--disk") disk = argv[++i];
     else if (a === "--timeout") timeoutS = Number(argv[++i]);
+    else if (a === "--boots") boots = Number(argv[++i]);
     else if (a === "-h" || a === "--help") {
       console.log(USAGE);
       process.exit(0);
@@ -29,8 +31,9 @@ function parseArgs(argv: string[]) {
   if (!/\.xl$/.test(config) && existsSync(config.replace(/\.xen$/, ".xl"))) config = config.replace(/\.xen$/, ".xl");
   if (!existsSync(config)) throw new TestbedUsageError(`${config} does not exist (build it with npm run build:image)`);
   if (!(timeoutS > 0 && timeoutS <= 86400)) throw new TestbedUsageError("--timeout wants seconds, 1..86400");
+  if (!(Number.isInteger(boots) && boots >= 1 && boots <= 100)) throw new TestbedUsageError("--boots wants a count, 1..100");
   if (disk !== undefined && !existsSync(disk)) throw new TestbedUsageError(`--disk ${disk}: no such file`);
-  return { config, disk, timeoutS };
+  return { config, disk, timeoutS, boots };
 }
 
 const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(1)} s`);
@@ -66,14 +69,21 @@ async function main(): Promise<number> {
     return EXIT_CODE["testbed-failure"];
   }
   console.error(`boot: test bed ready in ${secs(tb.timings.bootMs)} (set-up ${secs(tb.timings.setupMs)})`);
-  let r: GuestResult;
+  let r!: GuestResult;
   try {
     const disks: string[] = [];
     for (const [i, f] of diskFiles.entries()) {
       await tb.createDisk(`disk${i}`, { from: f });
       disks.push(`disk${i}`);
     }
-    r = await tb.run({ config: args.config, disks, timeoutS: args.timeoutS, onLine: (l) => console.log(l) });
+    for (let n = 1; n <= args.boots; n++) {
+      if (args.boots > 1) console.error(`boot: boot ${n} of ${args.boots}`);
+      r = await tb.run({ config: args.config, disks, timeoutS: args.timeoutS, onLine: (l) => console.log(l) });
+      if (r.outcome !== "poweroff" || n === args.boots) break;
+      console.error(`boot: ${r.domain}: ${r.detail} (xl create -> first line ${secs(r.timings.firstLineMs)})`);
+    }
+    // The guest's writes go back to the host files: the next boot sees them.
+    for (const [i, f] of diskFiles.entries()) writeFileSync(f, await tb.readDisk(`disk${i}`));
   } catch (e) {
     await tb.stop();
     const failure = e instanceof TestbedError || tb.error;
