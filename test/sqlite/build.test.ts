@@ -79,14 +79,14 @@ describe("app.json \"sqlite\"", () => {
 describe("sqlversion in the harness", () => {
   it("prints SQLite's version and SELECT 1+1, and powers off", () => {
     const r = runWasm({ wasm: wasmPath("sqlversion") });
-    expect(r.console).toBe("SQLite 3.53.2\nSELECT 1+1 = 2\n");
+    expect(r.console).toBe("SQLite 3.53.2\nSELECT 1+1 = 2\nentropy_fill(16) = 16 (random)\n");
     expect(r.outcome).toBe("poweroff");
     expect(r.exitCode).toBe(0);
   });
 
   it("runs the debug build the same way, with the SQLite module given as bytes", () => {
     const r = runWasm({ wasm: wasmPath("sqlversion", "debug"), sqlite: readFileSync(SQLITE_WASM) });
-    expect(r.console).toBe("SQLite 3.53.2\nSELECT 1+1 = 2\n");
+    expect(r.console).toBe("SQLite 3.53.2\nSELECT 1+1 = 2\nentropy_fill(16) = 16 (random)\n");
   });
 
   it("leaves apps without SQLite alone: hello has no sqlite or env imports", () => {
@@ -96,7 +96,7 @@ describe("sqlversion in the harness", () => {
 });
 
 // A module shaped like an app linked with SQLite: env.memory imported, the VFS exported.
-function linked(sqliteImports: string, opts: { memory?: boolean; vfs?: boolean } = {}): Uint8Array {
+function linked(sqliteImports: string, opts: { memory?: boolean; vfs?: boolean; start?: string } = {}): Uint8Array {
   const vfs = (opts.vfs ?? true)
     ? `(func (export "morgana_vfs_open") (param i32 i32 i32) (result i32) i32.const 0)
        (func (export "morgana_vfs_close") (param i32) (result i32) i32.const 0)
@@ -113,7 +113,7 @@ function linked(sqliteImports: string, opts: { memory?: boolean; vfs?: boolean }
        (func (export "morgana_vfs_time") (result i64) i64.const 0)`
     : "";
   const mem = (opts.memory ?? true) ? `(import "env" "memory" (memory 6)) (export "memory" (memory 0))` : `(memory (export "memory") 6)`;
-  return wat(`(module ${sqliteImports} ${mem} ${vfs} (func (export "_start")))`);
+  return wat(`(module ${sqliteImports} ${mem} ${vfs} (func (export "_start") ${opts.start ?? ""}))`);
 }
 
 describe("linking checks", () => {
@@ -140,6 +140,17 @@ describe("linking checks", () => {
     const step = `(import "sqlite" "sqlite3_step" (func (param i32) (result i32)))`;
     expect(() => loadModule(linked(step, { memory: false }))).toThrow(/imports from module "sqlite" but not the memory env\.memory/);
     expect(() => loadModule(linked(step, { vfs: false }))).toThrow(/exports no function morgana_vfs_\w+, which the SQLite module imports/);
+  });
+
+  it("a trap inside SQLite's code is reported like any other, with SQLite's function names", () => {
+    const m = linked(`(import "sqlite" "sqlite3_step" (func $step (param i32) (result i32)))`, {
+      start: "(drop (call $step (i32.const -16)))", // a statement pointer at the top of the address space
+    });
+    const r = runWasm({ wasm: m });
+    expect(r.outcome).toBe("crash");
+    expect(r.trap!.reason).toBe("out of bounds memory access");
+    expect(r.trap!.frames).toContain("sqlite3_step");
+    expect(r.console).toMatch(/^TRAP: out of bounds memory access\n(  at \S+\n)*  at sqlite3_step\n/m);
   });
 
   it("env.memory without SQLite is still not part of the ABI", () => {
