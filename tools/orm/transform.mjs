@@ -155,7 +155,9 @@ function model(cls, report) {
     else lower.set(k, fd.name);
   }
   const id = fields.find((fd) => fd.name === "id");
-  if (!id && !cls.members.some((m) => m.kind === NodeKind.FieldDeclaration && m.name.text === "id"))
+  if (cls.extendsType) {
+    // reported above; whether id is in the base class is not known here
+  } else if (!id && !cls.members.some((m) => m.kind === NodeKind.FieldDeclaration && m.name.text === "id"))
     err(cls.name.range, "needs a primary key field `id: i64 = 0` (set by save())");
   else if (id && id.asType !== "i64") err(id.range, "field id must have type i64 (it is the INTEGER PRIMARY KEY), not " + id.asType);
   if (bad) return null;
