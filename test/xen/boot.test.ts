@@ -1,7 +1,7 @@
 // Morgana images under real Xen (the test bed: QEMU TCG, Xen 4.17, Debian dom0):
 // hello, every trap kind of the crash app, memgrow, the ABI conformance app, and the
 // ABI v1 extensions (xsinfo against the real xenstored; the xentest cases that need no
-// harness hook), all in one test-bed boot. The images come from build:image, exactly as
+// harness hook), and sqlversion (the SQLite module linked at C level), all in one test-bed boot. The images come from build:image, exactly as
 // a user makes them.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
@@ -57,7 +57,7 @@ describe("images under Xen", () => {
 
   beforeAll(async () => {
     // Build before booting: a build error should not cost a boot.
-    for (const app of ["hello", "crash", "memgrow", "conformance", "xsinfo", "xentest"]) images[app] = (await buildImage(app)).xl;
+    for (const app of ["hello", "crash", "memgrow", "conformance", "xsinfo", "xentest", "sqlversion"]) images[app] = (await buildImage(app)).xl;
     const peer = join(mkdtempSync(join(tmpdir(), "gnt-peer-")), "gnt-peer");
     execFileSync("gcc", ["-static", "-O2", "-Wall", "-o", peer, join(ROOT, "test", "xen", "gnt-peer.c")]);
     tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
@@ -109,6 +109,7 @@ cat /tmp/gnt-map.out; echo "gnt-peer exit $rc"
       ["hello", "hello", undefined],
       ["memgrow", "memgrow", undefined],
       ["conformance", "conformance", undefined],
+      ["sqlversion", "sqlversion", undefined],
       ["crash-unreachable", "crash", ""],
       ["crash-oob", "crash", "oob"],
       ["crash-div", "crash", "div"],
@@ -122,7 +123,7 @@ cat /tmp/gnt-map.out; echo "gnt-peer exit $rc"
     ];
     for (const [key, app, extra] of runs)
       results.set(key, await tb.run({ config: images[app], extra, name: key, timeoutS: 120 }));
-  }, (BOOT_S + 900 + 18 * 150) * 1000);
+  }, (BOOT_S + 900 + 19 * 150) * 1000);
 
   afterAll(async () => {
     if (tb) await tb.stop();
@@ -155,6 +156,14 @@ cat /tmp/gnt-map.out; echo "gnt-peer exit $rc"
     const node = runWasm({ wasm: wasmPath("conformance"), cmdline: "conformance check one two" });
     expect(node.exitCode).toBe(0);
     expect(xen.console).toBe(node.console);
+  });
+
+  it("sqlversion: SQLite linked at C level runs SELECT 1+1, RDRAND gives entropy, as in the harness", () => {
+    const xen = results.get("sqlversion")!;
+    expect(xen.outcome, summary(xen)).toBe("poweroff");
+    expect(xen.console).toMatch(/^SQLite 3\.53\.2\nSELECT 1\+1 = 2\n/);
+    const node = runWasm({ wasm: wasmPath("sqlversion") });
+    expect(xen.console).toBe(node.console); // entropy_fill(16) = 16 on both: the test bed's CPU has RDRAND
   });
 
   const descend = ["assembly/apps/crash/main/descend", "assembly/apps/crash/main/descend",
