@@ -1,14 +1,19 @@
 /* Our freestanding implementation of wasm2c's runtime contract (/usr/include/wasm-rt.h,
- * wabt 1.0.32) for one module instance: memories live at the fixed linear-memory
- * address (mm.c), tables in a static arena, and a trap ends the domain with a report. */
+ * wabt 1.0.32) for the app's module instance and, when it links SQLite, the SQLite
+ * module's (shim/app.c): the one memory lives at the fixed linear-memory address (mm.c)
+ * and is allocated once (by SQLite's module when there is one: the app imports it),
+ * tables come from a static arena, function types are registered in one list shared by
+ * both modules (equal signatures, equal indices), and a trap ends the domain with a
+ * report. Sizes: SQLite 3.53 has 52 function types and a 292-entry table; apps have
+ * tens of types and tables of tens of entries. */
 #include <stdarg.h>
 #include "wasm-rt-config.h"
 #include "wasm-rt.h"
 #include "shim.h"
 
 #define MAX_PAGES 65535u             /* the u32 size field cannot hold 65536 * 64 KiB */
-#define TABLE_ARENA_ENTRIES 4096     /* funcref and externref elements, all tables */
-#define MAX_FUNC_TYPES 512
+#define TABLE_ARENA_ENTRIES 4096     /* funcref and externref elements, all tables of all modules */
+#define MAX_FUNC_TYPES 512           /* distinct signatures, all modules */
 #define TYPE_ARENA 8192              /* bytes of encoded signatures */
 #define STACK_RESERVE (64 * 1024)    /* stack kept for the trap report and imports */
 
