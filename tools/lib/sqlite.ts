@@ -145,7 +145,7 @@ async function cached(out: string, make: (tmp: string) => Promise<void>): Promis
 }
 
 /** Fetches and unpacks the amalgamation (once); returns the folder holding sqlite3.c/h. */
-async function amalgamation(log: (l: string) => void): Promise<string> {
+export async function amalgamation(log: (l: string) => void = () => {}): Promise<string> {
   const dir = join(CACHE, "src", sha(SQLITE_INTEGRITY));
   await cached(dir, async (tmp) => {
     mkdirSync(tmp, { recursive: true });
