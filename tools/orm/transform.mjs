@@ -29,6 +29,15 @@
 // offset; all, first, count, delete). tools/orm/README.md is the full reference: type
 // mapping, queries, migrations, errors, limits.
 //
+// Columns: string TEXT NOT NULL; string | null TEXT; integers INTEGER NOT NULL; f32/f64
+// REAL NOT NULL; bool INTEGER NOT NULL CHECK(f IN (0,1)); id INTEGER PRIMARY KEY.
+// Migration on open (PRAGMA table_info): no table → CREATE TABLE; fields missing on disk
+// → ALTER TABLE ADD COLUMN with DEFAULT the zero value ('' / 0 / 0.0, NULL if optional),
+// in one transaction; a column the class lacks or whose type differs → refused.
+// Errors: open() never panics (store.ok / store.error); data operations treat an SQL
+// error as fatal (db.fail(): a panic naming the operation, the SQL and SQLite's
+// message), as is using a store that failed to open or was closed, and saving a NaN.
+//
 // Rules checked at compile time (an error names the class, the field and what is
 // supported; asc prints it as "ERROR AS102: User-defined: @orm ...", with the line):
 //   - every instance field has one of the supported types: string, string | null,
