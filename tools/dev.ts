@@ -8,6 +8,8 @@ import { writeSync, statSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, checkApp, wasmPath, UsageError } from "./lib/paths.ts";
 import { compileApp } from "./lib/asc.ts";
+import { loadAppConfig } from "./lib/image-config.ts";
+import { buildSqlite } from "./lib/sqlite.ts";
 import { runWasm, HarnessError } from "./harness/run.ts";
 import { EXIT_CODE } from "./lib/outcome.ts";
 
@@ -37,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
     } catch {}
     const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
     if (built < sources) await compileApp(name, "release");
+    // runWasm is synchronous: the SQLite module (build/sqlite.wasm) must exist first.
+    if (loadAppConfig(name).sqlite) await buildSqlite();
   }
   const r = runWasm({ wasm, name, cmdline: rest.join(" "), onConsole: (b) => writeSync(1, b) });
   process.stderr.write(`[harness] ${name}: ${r.detail} (exit ${r.exitCode}, ${r.ms.toFixed(1)} ms)\n`);
