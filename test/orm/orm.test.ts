@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { runWasm } from "../../tools/harness/run.ts";
+import { Disk } from "../../tools/harness/blkback.ts";
 import { ROOT, BUILD_DIR, wasmPath } from "../../tools/lib/paths.ts";
 
 const run = promisify(execFile);
@@ -68,6 +69,20 @@ describe("ormtest in the harness", () => {
     expect(r.console).toBe(
       'panic: sqlite: :memory:: ContactStore.save: INSERT INTO "Contact" ("id", "name", "email", "age", "score", "vip", "phone") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7): UNIQUE constraint failed: Contact.id\n',
     );
+  });
+});
+
+describe("ormtest on a virtual disk, boot after boot", () => {
+  test("a table an earlier boot made with fewer columns is migrated on open, and what is saved persists", () => {
+    const disk = new Disk({ sectors: 16384 }); // 8 MiB
+    const boot = (cmdline: string) => runWasm({ wasm: wasmPath("ormtest"), cmdline, disks: [disk] });
+    const old = boot("disk-old");
+    expect([old.outcome, old.console]).toEqual(["poweroff", "old table made\n"]);
+    const rows = "1 Old <> 0 0.0 - null\n2 Anil <anil@cam.ac.uk> 40 0.5 vip +44\n1 at ac.uk\n";
+    const migrated = boot("disk-new");
+    expect([migrated.outcome, migrated.console]).toEqual(["poweroff", "saved 2\n" + rows]);
+    const again = boot("disk-read");
+    expect([again.outcome, again.console]).toEqual(["poweroff", rows]);
   });
 });
 

@@ -3,8 +3,11 @@
 // strings that would break spliced SQL, keyword names, and migrations on open.
 // Ends with TEST PASS or FAIL. With a boot argument it instead shows how a misuse ends
 // the unikernel: "nan" (saving a NaN), "refused" (using a store whose open failed),
-// "closed" (using a closed store), "duplicate" (saving an id that exists).
-import { console, boot, sqlite } from "../../runtime";
+// "closed" (using a closed store), "duplicate" (saving an id that exists). And on the
+// virtual disk, one boot after another: "disk-old" (an old, smaller Contact table made
+// with raw SQL), "disk-new" (opens it through ContactStore: migrates and saves),
+// "disk-read" (lists what the earlier boots left).
+import { console, boot, sched, sqlite, block, panic } from "../../runtime";
 import { check, eq, result } from "../../runtime/testing";
 
 @orm
@@ -371,6 +374,32 @@ if (mode == "") {
   keywords();
   migrations();
   result();
+} else if (mode.startsWith("disk-")) {
+  const o = sched.wait(block.open());
+  if (!o.ok) panic(o.error);
+  const db = sqlite.open(o.device!, "orm.db");
+  if (!db.ok) panic(db.error);
+  if (mode == "disk-old") {
+    if (!db.exec("CREATE TABLE \"Contact\" (\"id\" INTEGER PRIMARY KEY, \"name\" TEXT NOT NULL); INSERT INTO \"Contact\" (name) VALUES ('Old')"))
+      db.fail("disk-old");
+    console.log("old table made");
+  } else {
+    const st = ContactStore.open(db);
+    if (!st.ok) panic(st.error);
+    if (mode == "disk-new") {
+      const c = contact("Anil", "anil@cam.ac.uk", 40, 0.5, true, "+44");
+      st.save(c);
+      console.log("saved " + c.id.toString());
+    }
+    const all = st.query().all();
+    for (let i = 0; i < all.length; i++) {
+      const c = all[i];
+      console.log(c.id.toString() + " " + c.name + " <" + c.email + "> " + c.age.toString() + " " + c.score.toString() + " " +
+        (c.vip ? "vip" : "-") + " " + (c.phone == null ? "null" : c.phone!));
+    }
+    console.log(st.query().emailContains("ac.uk").count().toString() + " at ac.uk");
+  }
+  if (!db.close()) db.fail("close");
 } else {
   const db = sqlite.openMemory();
   if (mode == "nan") {
