@@ -1,4 +1,7 @@
 // npm run bench [-- --quick] [--harness-only]
+// npm run bench -- --paper [--full] [--iterations N] [--strings N]
+//   the Mirage paper's evaluation (tools/bench/paper.ts): SQL stress and allocation vs
+//   a Linux PV domU, image sizes, boot times; writes results/<date>-quick|full/.
 //
 // Prints each Morgana figure beside its baseline from the same run:
 //   - image size of hello                 vs a Linux PV kernel (the test bed's Debian vmlinuz)
@@ -8,7 +11,9 @@
 //   - task switch and event-channel round trip (schedbench) under Xen vs in the harness
 //   - 4 KiB block I/O, sequential and random (blkbench) vs dom0 Linux on the same loop device
 // Under QEMU TCG absolute times mean little; ratios within one run are what count.
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { runPaper } from "./bench/paper.ts";
 import { blkioBinary, blockRows, BLOCK_DISK_MIB } from "./bench/block.ts";
 import { buildImage } from "./lib/image.ts";
 import { runWasm } from "./harness/run.ts";
@@ -40,6 +45,20 @@ async function section(name: string, body: () => Promise<void>): Promise<void> {
 }
 
 async function main(): Promise<number> {
+  if (argv.includes("--paper")) {
+    const num = (name: string) => {
+      const i = argv.indexOf(name);
+      if (i < 0) return undefined;
+      const v = Number(argv[i + 1]);
+      if (!(Number.isInteger(v) && v > 0)) throw new Error(`${name} wants a positive integer`);
+      return v;
+    };
+    const { results, dir, ok } = await runPaper({ full: argv.includes("--full"), iterations: num("--iterations"), strings: num("--strings"), log });
+    console.log("\n" + readFileSync(join(dir, "results.md"), "utf8"));
+    log(`results in ${dir} (results.md, results.json, fig3-sql.svg, fig4-alloc.svg)`);
+    if (!ok) console.error(`[bench] problems: ${results.notes.join("; ")}`);
+    return ok ? 0 : 1;
+  }
   log(`building apps (allocation loop: ${ALLOC_N} strings)`);
   const benchWasm = await compileApp("bench", "release");
 
