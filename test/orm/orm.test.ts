@@ -159,6 +159,13 @@ describe("the transform's compile errors", () => {
         "ERROR AS102: User-defined: @orm class Bad: a derived class cannot be stored (its base class's fields are not seen); declare every field in the class",
       ],
     },
+    namespace: {
+      src: HEAD + "namespace models {\n  @orm\n  class Bad {\n    id: i64 = 0;\n  }\n}\n",
+      errors: [
+        "ERROR AS102: User-defined: @orm class Bad: must be declared at the top level of its file (not in a namespace or as export default)",
+        "in build/orm-cases/namespace.ts(3,3)",
+      ],
+    },
     case: {
       src: bad("  id: i64 = 0;\n  name: string = \"\";\n  Name: string = \"\";\n"),
       errors: ["ERROR AS102: User-defined: @orm class Bad: fields name and Name differ only in case; SQLite column names ignore case"],
@@ -262,6 +269,21 @@ describe("the generated code", () => {
     expect((query.match(/db\.prepare\(/g) ?? []).length).toBe(1);
     expect(query).toContain("s.finalize();");
   });
+});
+
+describe("an @orm class in a module the app imports", () => {
+  test("its store and query classes are exported with it, and the runtime import resolves from there", async () => {
+    mkdirSync(join(CASES, "lib"), { recursive: true });
+    writeFileSync(join(CASES, "lib", "model.ts"), '@orm\nexport class Thing {\n  id: i64 = 0;\n  label: string = "";\n}\n');
+    const r = await compileCase(
+      "importer",
+      HEAD +
+        'import { Thing, ThingStore, ThingQuery } from "./lib/model";\n' +
+        'const st = ThingStore.open(sqlite.openMemory());\nconst t = new Thing();\nst.save(t);\nconst q: ThingQuery = st.query().labelEq("x");\nq.count();\n',
+    );
+    expect(r.stderr.split("\n").filter((l) => l.startsWith("ERROR"))).toEqual([]);
+    expect(r.ok).toBe(true);
+  }, 120_000);
 });
 
 describe("apps without @orm", () => {

@@ -42,6 +42,7 @@
 // supported; asc prints it as "ERROR AS102: User-defined: @orm ...", with the line):
 //   - every instance field has one of the supported types: string, string | null,
 //     i8 i16 i32 i64 u8 u16 u32 isize, f32 f64, bool;
+//   - the class is declared at the top level of its file (not in a namespace);
 //   - `id: i64` exists; the class is not generic, abstract or derived; no private,
 //     protected or readonly fields; a constructor callable with no arguments;
 //   - no two fields whose names differ only in case (SQLite names ignore case).
@@ -413,7 +414,6 @@ ${readRow}
     this.live("update");
     const s = this.sUpdate!;
     this.bindRow(s, o, "update");
-    if (o.id == 0) s.bindInt(${idIdx}, 0);
     if (!s.run()) this.db.fail(${lit(S + ".update")});
     return this.db.changes() > 0;
   }
@@ -609,6 +609,19 @@ export default class OrmTransform {
         const m = model(st, report);
         if (m) models.push(m);
       }
+      // @orm below the top level (in a namespace, `export default`) is not supported: say so
+      // rather than let asc accept the decorator silently.
+      const nested = (stmts, top) => {
+        for (const st of stmts) {
+          const inner = st.kind === NodeKind.NamespaceDeclaration ? st.members : st.kind === NodeKind.ExportDefault ? [st.declaration] : null;
+          if (inner) nested(inner, false);
+          else if (!top && st.kind === NodeKind.ClassDeclaration && st.decorators)
+            for (const d of st.decorators)
+              if (d.name.kind === NodeKind.Identifier && d.name.text === "orm")
+                report(d.range, "@orm class " + st.name.text + ": must be declared at the top level of its file (not in a namespace or as export default)");
+        }
+      };
+      nested(src.statements, true);
       if (models.length === 0) continue;
       const file = resolve(baseDir, src.normalizedPath);
       let text =
