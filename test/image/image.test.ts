@@ -155,7 +155,7 @@ describe("app.json", () => {
   it("gives defaults for every key", () => {
     expect(parseAppConfig("{}", where)).toEqual(DEFAULT_CONFIG);
     expect(parseAppConfig('{"memory": 64, "cmdline": "a b", "disk": true, "vif": true}', where))
-      .toEqual({ memory: 64, cmdline: "a b", disk: true, vif: true });
+      .toEqual({ memory: 64, cmdline: "a b", disk: true, vif: true, sqlite: false });
   });
 
   it("rejects broken or hostile files, naming the file and the key", () => {
