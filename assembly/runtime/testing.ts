@@ -31,6 +31,12 @@ export class Xorshift32 {
   constructor(seed: u32) {
     this.s = seed | 1; // 0 is xorshift's one fixed point
   }
+  /** A generator whose state is exactly seed (0, xorshift's fixed point, becomes 1). */
+  static exact(seed: u32): Xorshift32 {
+    const r = new Xorshift32(1);
+    r.s = seed == 0 ? 1 : seed;
+    return r;
+  }
   next(): u32 {
     let x = this.s;
     x ^= x << 13;

@@ -22,26 +22,13 @@
 //   cut to S bytes. After each commit: SELECT k, v FROM kv ORDER BY k equals the model.
 //   checksum = FNV-1a (32-bit) over (u32 key, u32 version) of each live record, in order.
 import { block, boot, console, sched, sqlite, time } from "../../runtime";
-
-class Rng {
-  constructor(public s: u32) {
-    if (this.s == 0) this.s = 1;
-  }
-  next(): u32 {
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    this.s = x;
-    return x;
-  }
-}
+import { Xorshift32 } from "../../runtime/testing";
 
 let scratch = new ArrayBuffer(0);
 
 function fill(key: i64, version: u32, size: i32): ArrayBuffer {
   if (scratch.byteLength < size + 4) scratch = new ArrayBuffer(size + 4);
-  const r = new Rng((<u32>key * 2654435761 + version * 40503) ^ <u32>size);
+  const r = Xorshift32.exact((<u32>key * 2654435761 + version * 40503) ^ <u32>size);
   const p = changetype<usize>(scratch);
   for (let i = 0; i < size; i += 4) store<u32>(p + <usize>i, r.next());
   return scratch;
@@ -57,7 +44,7 @@ function runSize(db: sqlite.Database, size: i32, iterations: i32, seed: u32): bo
     return false;
   }
   const cap = <i32>max(4, min(64, (1 << 20) / size));
-  const rng = new Rng((seed ^ <u32>size) | 1);
+  const rng = new Xorshift32(seed ^ <u32>size);
   const keys = new Array<i64>();
   const versions = new Array<u32>();
   let lastKey: i64 = 0;
