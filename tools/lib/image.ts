@@ -90,8 +90,8 @@ function flags(include: string) {
   return { base, shim, wasm };
 }
 
-/** The SQLite module's C (13 MB) is compiled once, by clang: gcc -O2 takes about three
- * times as long for 20% less code (sqlite/README.md has the measurements). The same
+/** The SQLite module's C (13 MB) is compiled once, by clang: gcc -O2 takes about twice
+ * as long for 20% less code (sqlite/README.md has the measurements). The same
  * kernel code model, no red zone, frame pointers and no sibling calls (trap reports),
  * SSE for floats like the app's code. */
 function clangWasmFlags(resourceInclude: string) {
