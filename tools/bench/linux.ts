@@ -73,7 +73,7 @@ async function tool(cmd: string, args: string[], what: string): Promise<string> 
 }
 
 /** Runs `make(tmp)` unless `out` exists; the result is renamed into place (no half-built files). */
-async function cachedFile(out: string, make: (tmp: string) => Promise<void>): Promise<string> {
+async function cachedFile(out: string, make: (tmp: string) => Promise<unknown>): Promise<string> {
   if (existsSync(out)) return out;
   mkdirSync(join(out, ".."), { recursive: true });
   const tmp = `${out}.tmp${process.pid}`;
@@ -192,6 +192,8 @@ export interface LinuxJob {
   /** Seconds from the end of xl create until the guest counts as hung (default 600). */
   timeoutS?: number;
   onLine?: (line: string) => void;
+  /** Seconds after init's "job exit" line after which a domain still not stopped counts as stuck (default 60). */
+  stuckAfterS?: number;
   /** A baseline already built (default: buildLinuxBaseline()). */
   baseline?: LinuxBaseline;
 }
@@ -216,6 +218,8 @@ export interface LinuxRun {
     totalMs: number;
   };
   result: GuestResult;
+  /** When the domain was still there stuckAfterS after the job's end: dom0's state then (it was destroyed). */
+  diagnostics?: string;
 }
 
 let diskSeq = 0;
@@ -244,15 +248,35 @@ export async function runLinuxGuest(tb: Testbed, job: LinuxJob): Promise<LinuxRu
   }
   const t0 = Date.now();
   let initAt: number | undefined;
-  const g = await tb.run({
+  let stuck: ReturnType<typeof setTimeout> | undefined;
+  let diagnostics: string | undefined;
+  const running = tb.launch({
     configText: linuxXl(b, job.cmd, job.memoryMiB, disks.length > 0), disks, timeoutS: job.timeoutS ?? 600,
     onLine: (l) => {
-      if (initAt === undefined && /^linux-bench: init uptime/.test(l.trim())) initAt = Date.now();
+      const t = l.trim();
+      if (initAt === undefined && /^linux-bench: init uptime/.test(t)) initAt = Date.now();
+      // init powers off right after this line: a domain still around a minute later is stuck
+      // somewhere in Xen or dom0; say where, and destroy it rather than wait for the timeout
+      if (/^linux-bench: job exit /.test(t) && !stuck)
+        stuck = setTimeout(async () => {
+          const d = running.domain;
+          diagnostics = (await tb.exec(
+            `xl list -v 2>&1; echo; ps -o pid,stat,args | awk '$2 ~ /D/'; echo; dmesg | tail -n 30; ` +
+            `tail -n 30 /var/log/xen/xl-${d}.log 2>&1; xl destroy ${d} 2>&1`, 120,
+          ).catch((e) => ({ output: String(e) }))).output;
+        }, (job.stuckAfterS ?? 60) * 1000);
       job.onLine?.(l);
     },
   });
+  const g = await running.result;
+  if (stuck) clearTimeout(stuck);
   if (disks.length) await tb.exec(`rm -f /tmp/disks/${disks[0]}.img`).catch(() => undefined);
-  return interpretLinux(g, initAt !== undefined ? initAt - t0 : undefined);
+  const r = interpretLinux(g, initAt !== undefined ? initAt - t0 : undefined);
+  if (diagnostics !== undefined) {
+    r.ok = false;
+    r.diagnostics = diagnostics;
+  }
+  return r;
 }
 
 /** Reads init's lines out of a Linux guest's result. */

@@ -32,6 +32,8 @@ ldd "$MKE2FS" | awk '/=> \//{print $3} /^\t\/lib64/{print $1}' | sort -u | while
   esac
 done
 [ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$T/etc/"
+ln -s /proc/mounts "$T/etc/mtab"   # mke2fs checks whether the disk is mounted
+rm -f "$T/bin/mke2fs" "$T/bin/mkfs.ext2"   # busybox's mke2fs makes ext2 only: /sbin/mke2fs is e2fsprogs'
 # modules + dependencies in load order (read from each .ko's .modinfo: no depmod here)
 declare -A SEEN=()
 ORDER=()
