@@ -62,6 +62,13 @@ const sha = (...parts: (string | Buffer)[]) => {
   return h.digest("hex").slice(0, 16);
 };
 const fileSha = (f: string) => sha(readFileSync(f));
+const isFile = (f: string) => {
+  try {
+    return statSync(f).isFile();
+  } catch {
+    return false;
+  }
+};
 
 async function tool(cmd: string, args: string[], what: string): Promise<string> {
   try {
@@ -169,11 +176,21 @@ export async function buildLinuxBaseline(opts: { benchWasm?: string } = {}): Pro
   const mods = kernelModules(boot.key);
   const script = join(LINUX_SRC, "build-initramfs.sh");
   const init = join(LINUX_SRC, "init");
-  const mke2fs = existsSync("/usr/sbin/mke2fs") ? fileSha("/usr/sbin/mke2fs") : "none";
-  const key = sha(boot.key, mods, readFileSync(script), readFileSync(init), fileSha(sqlstress), fileSha(bench), mke2fs,
-    fileSha(process.env.BUSYBOX ?? "/bin/busybox"));
+  // the host's busybox and mke2fs go into the image (build-initramfs.sh finds them on PATH)
+  const hostTool = (name: string) => {
+    const p = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/sbin"].map((d) => join(d, name)).find((f) => isFile(f));
+    return p ? fileSha(p) : "none";
+  };
+  const key = sha(boot.key, mods, readFileSync(script), readFileSync(init), fileSha(sqlstress), fileSha(bench),
+    hostTool("busybox"), hostTool("mke2fs"));
   const initrd = join(LINUX_CACHE, `initrd-${key}.cpio.gz`);
-  await cachedFile(initrd, (tmp) => tool("bash", [script, tmp, mods, init, sqlstress, bench], "building the Linux guest's initramfs"));
+  if (!existsSync(initrd)) {
+    await cachedFile(initrd, (tmp) => tool("bash", [script, tmp, mods, init, sqlstress, bench], "building the Linux guest's initramfs"));
+    // keep the three newest initramfs images (4+ MB each)
+    const old = readdirSync(LINUX_CACHE).filter((f) => /^initrd-[0-9a-f]+\.cpio\.gz$/.test(f))
+      .map((f) => ({ f, t: statSync(join(LINUX_CACHE, f)).mtimeMs })).sort((a, b) => b.t - a.t).slice(3);
+    for (const { f } of old) rmSync(join(LINUX_CACHE, f), { force: true });
+  }
   return {
     kernel: boot.vmlinuz, initrd,
     sizes: { kernel: statSync(boot.vmlinuz).size, initrd: statSync(initrd).size, sqlstress: statSync(sqlstress).size, bench: statSync(bench).size },
