@@ -37,7 +37,8 @@ describe("paper report", () => {
     expect(md).toContain("| wasm2c native, Linux domU (Xen PV) | 1,600 | 1,600.0 | 2.00× |");
     expect(md).toContain("| Node (host, not under Xen) | — | — | — |");
     expect(md).toContain("| Morgana: sqlstress | 2,048.0 KiB | 0.25× |");
-    expect(md).toContain("| xl create → first console line (ms) | 900 | 18,000 | 0.05× |");
+    expect(md).toContain("| xl create → first console line (ms) | 900 | 18,000 | 0.050× |");
+    expect(md).toContain("| guest entry → main (ms) | 5.0 | 9,000.0 | 0.00056× |");
     expect(md).toContain("- sqlite: 3.53.2");
     expect(md).toContain("- a note");
   });
@@ -68,5 +69,8 @@ describe("paper report", () => {
     }
     const figs = benchFigures("bench: alloc_ms_at_200 3.5 ms\nbench: alloc_ms_at_100 1.5 ms\nbench: alloc_total_ms 7 ms\nbench: done\n");
     expect(allocCurve(figs, 300)).toEqual([[0, 0], [100, 1.5], [200, 3.5], [300, 7]]);
+    // A partial run: the total covers only the strings it says.
+    figs.set("alloc_strings", 250);
+    expect(allocCurve(figs, 300).pop()).toEqual([250, 7]);
   });
 });

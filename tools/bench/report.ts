@@ -35,7 +35,11 @@ export interface PaperResults {
 }
 
 const num = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? "—" : v.toLocaleString("en-GB", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
-const ratio = (a?: number, b?: number) => (a === undefined || b === undefined || !b ? "—" : `${(a / b).toFixed(2)}×`);
+const ratio = (a?: number, b?: number) => {
+  if (a === undefined || b === undefined || !b) return "—";
+  const r = a / b;
+  return `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
+};
 const kib = (n: number) => `${num(n / 1024, 1)} KiB`;
 
 function table(head: string[], rows: string[][]): string {
@@ -90,7 +94,7 @@ export function renderMarkdown(r: PaperResults): string {
   out.push("## Boot");
   out.push("");
   const b = r.boot;
-  out.push(table(["", "Morgana (sqlstress image)", "Linux domU", "Morgana / Linux"], [
+  out.push(table(["", "Morgana (bench image)", "Linux domU", "Morgana / Linux"], [
     ["xl create → first console line (ms)", num(b.morgana.createToFirstLineMs), num(b.linux.createToFirstLineMs), ratio(b.morgana.createToFirstLineMs, b.linux.createToFirstLineMs)],
     ["guest entry → main (ms)", num(b.morgana.entryToMainMs, 1), num(b.linux.entryToMainMs, 1), ratio(b.morgana.entryToMainMs, b.linux.entryToMainMs)],
   ]));
@@ -233,8 +237,12 @@ export function writeResults(dir: string, r: PaperResults): string[] {
   return files.map(([n]) => join(dir, n));
 }
 
-/** The alloc_ms_at_<n> and alloc_total_ms figures of a bench run, as a curve from (0, 0). */
+/**
+ * The alloc_ms_at_<n> and alloc_total_ms figures of a bench run, as a curve from (0, 0);
+ * alloc_strings, when present, is how many strings alloc_total_ms covers (a partial run).
+ */
 export function allocCurve(figs: Map<string, number>, strings: number): Curve {
+  strings = figs.get("alloc_strings") ?? strings;
   const c: Curve = [[0, 0]];
   for (const [k, v] of figs) {
     const m = /^alloc_ms_at_(\d+)$/.exec(k);
