@@ -86,6 +86,9 @@ describe("ormtest on a virtual disk, boot after boot", () => {
   });
 });
 
+/** asc colours its diagnostics when it thinks a terminal or CI is watching (CI=true): compare plain text. */
+const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
 /** Compiles build/orm-cases/<name>.ts (with asconfig.json, so with the transform); stderr and success. */
 async function compileCase(name: string, source: string, env: NodeJS.ProcessEnv = {}): Promise<{ ok: boolean; stderr: string }> {
   const file = join(CASES, name + ".ts");
@@ -96,9 +99,9 @@ async function compileCase(name: string, source: string, env: NodeJS.ProcessEnv 
       [`build/orm-cases/${name}.ts`, "--config", "asconfig.json", "--target", "release", "--outFile", `build/orm-cases/${name}.wasm`],
       { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 16 << 20 },
     );
-    return { ok: true, stderr: r.stderr };
+    return { ok: true, stderr: plain(r.stderr) };
   } catch (e: any) {
-    return { ok: false, stderr: String(e.stderr ?? e.message) };
+    return { ok: false, stderr: plain(String(e.stderr ?? e.message)) };
   }
 }
 
