@@ -82,7 +82,7 @@ describe("test bed: guests in one boot", () => {
     expect(new Set(rs.map((r) => r.domid)).size).toBe(3);
   }, GUEST_S * 1000);
 
-  it("reports a crashing guest as crashed, with its console and xl's log", async () => {
+  it("reports a crashing guest as crashed, with its console and Xen's shutdown reason", async () => {
     const r = await tb.run({ configText: fixtureConfig("crash") });
     note("crash", r);
     expect(r.outcome, summary(r)).toBe("crash");
@@ -91,7 +91,6 @@ describe("test bed: guests in one boot", () => {
     expect(r.state).toMatch(/c/);
     expect(r.shutdownReason).toBe(3);
     expect(r.console).toContain("crashing on purpose");
-    expect(r.xlLog.join("\n")).toMatch(/shut down, reason code 3/);
   }, GUEST_S * 1000);
 
   it("reports reboot and watchdog shutdowns with their own outcomes", async () => {

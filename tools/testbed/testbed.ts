@@ -502,7 +502,8 @@ export class Testbed {
   async save(domain: string, timeoutS = 180): Promise<string> {
     checkName(domain, "domain");
     const file = `/tmp/${domain}.save`;
-    await this.execOk(`xl save ${domain} ${file}`, `xl save ${domain}`, timeoutS);
+    // the marker tells run-guest that the domain left by xl save, not by vanishing (it polls, and may miss the suspend)
+    await this.execOk(`touch /run/saving-${domain} && xl save ${domain} ${file}`, `xl save ${domain}`, timeoutS);
     return file;
   }
 
