@@ -24,8 +24,8 @@ function allocLoop(n: i32): void {
     if (i == mark) {
       report("alloc_ms_at_" + i.toString(), <f64>(time.monotonic() - t0) / 1e6, "ms");
       mark += step;
-      // Block for a moment: on the test bed's single CPU, a guest that never blocks for
-      // minutes has been seen to wedge dom0's toolstack (the run never returned).
+      // Block for a moment, so dom0 (on the test bed's one CPU with us) runs its
+      // toolstack promptly; the pause is not counted.
       const b = time.monotonic();
       time.sleep(time.NS_PER_MS);
       t0 += time.monotonic() - b; // not counted
