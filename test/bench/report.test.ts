@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { allocCurve, figures, PaperResults, renderMarkdown, svgChart, writeResults } from "../../tools/bench/report.ts";
 import { benchFigures } from "../../tools/bench/table.ts";
+import { readmeSection } from "../../tools/bench/readme.ts";
 
 const sample = (): PaperResults => ({
   date: "2026-11-27 10:00 UTC",
@@ -72,5 +73,34 @@ describe("paper report", () => {
     // A partial run: the total covers only the strings it says.
     figs.set("alloc_strings", 250);
     expect(allocCurve(figs, 300).pop()).toEqual([250, 7]);
+  });
+});
+
+describe("the README's Results section (tools/bench/readme.ts)", () => {
+  const readme = [
+    "# Morgana", "", "## Results: the paper's evaluation, side by side", "",
+    "`npm run bench -- --paper` reproduces it. Latest: [results/old](results/old/results.md)",
+    "(a quick run). Old text.", "", "| old | table |", "| --- | --- |", "| 1 | 2 |", "",
+    "Reading it: why the numbers are what they are.", "", "## Latest benchmark figures", "", "kept", "",
+  ].join("\n");
+
+  test("takes the tables and plots of a results file, rebases its links, keeps the prose around them", () => {
+    const md = renderMarkdown(sample());
+    const out = readmeSection(readme, md, "results/2026-11-27-quick");
+    expect(out).toContain("`npm run bench -- --paper` reproduces it. Latest: [results/2026-11-27-quick](results/2026-11-27-quick/results.md)");
+    expect(out).toContain("(a quick run: 100 transactions per size, ");
+    expect(out).not.toContain("| old | table |");
+    expect(out).not.toContain("Old text.");
+    expect(out).toMatch(/^\| 16 B \| 2,000 \| 1,000 \| 100 \| 2\.00× \| yes \|$/m);
+    expect(out).toContain("](results/2026-11-27-quick/fig3-sql.svg)");
+    expect(out).toContain("](results/2026-11-27-quick/fig4-alloc.svg)");
+    expect(out).toContain("Reading it: why the numbers are what they are.\n\n## Latest benchmark figures\n\nkept\n");
+    // applying it twice changes nothing
+    expect(readmeSection(out, md, "results/2026-11-27-quick")).toBe(out);
+  });
+
+  test("refuses a README without the section and a file that is not a paper-bench result", () => {
+    expect(() => readmeSection("# no results here\n", renderMarkdown(sample()), "results/x")).toThrow(/no "## Results/);
+    expect(() => readmeSection(readme, "# some other file\n\n## Notes\n", "results/x")).toThrow(/no section matching/);
   });
 });
