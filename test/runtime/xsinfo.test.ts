@@ -21,6 +21,28 @@ describe("xsinfo", () => {
     expect(r.domain.xenstored.read("/local/domain/7/data/xsinfo")).toBe("web-7 was here");
   });
 
+  test("hold: waits for dom0's data/done before its result, so dom0 can read its keys while it exists", () => {
+    let watched = false;
+    const r = runWasm({
+      wasm: wasmPath("xsinfo"), cmdline: "hold",
+      setup: (dom) => void (dom.xenstored.hooks.beforeRequest = (req, xs) => {
+        // dom0 answers once the guest watches data/done (4 = XS_WATCH)
+        if (req.type === 4 && Buffer.from(req.payload).toString("latin1").startsWith("data/done\0")) {
+          watched = true;
+          xs.write("/local/domain/1/data/done", "1");
+        }
+      }),
+    });
+    expect(watched).toBe(true);
+    expect(r.console.trimEnd().split("\n").slice(-2)).toEqual(["dom0 is done reading", "TEST PASS"]);
+  });
+
+  test("hold without dom0's answer: one FAIL line after its wait, never a pass", () => {
+    const r = runWasm({ wasm: wasmPath("xsinfo"), cmdline: "hold" });
+    expect(r.console.trimEnd().split("\n").at(-1)).toBe("FAIL: dom0 never wrote data/done");
+    expect(r.console).not.toContain("TEST PASS");
+  }, 90_000);
+
   test("its first request is XS_READ \"domid\", byte for byte as io/xs_wire.h lays it out", () => {
     const seen: Uint8Array[] = [];
     runWasm({ wasm: wasmPath("xsinfo"), setup: (dom) => void (dom.xenstored.hooks.rawRequest = (b) => seen.push(b)) });

@@ -103,8 +103,10 @@ touch /tmp/gnt-release; wait $pid; rc=$?
 cat /tmp/gnt-map.out; echo "gnt-peer exit $rc"
 [ $rc = 0 ] && xenstore-write $d/dom0 unmapped || xenstore-write $d/dom0 failed`);
     // What dom0 says about xsinfo's domain, read while it exists.
-    await runBeside("xsinfo", { config: images.xsinfo }, (domain) =>
-      `echo "domid: $id"; echo "name: $(xenstore-read /local/domain/$id/name)"; echo "vm: $(xenstore-read /local/domain/$id/vm)"; echo "xl: ${domain}"`);
+    // (xsinfo "hold" waits for data/done before its result: the domain exists until then)
+    await runBeside("xsinfo", { config: images.xsinfo, extra: "hold" }, (domain) =>
+      `echo "domid: $id"; echo "name: $(xenstore-read /local/domain/$id/name)"; echo "vm: $(xenstore-read /local/domain/$id/vm)"; echo "xl: ${domain}"
+xenstore-write /local/domain/$id/data/done 1`);
     const runs: [string, string, string | undefined][] = [
       ["hello", "hello", undefined],
       ["memgrow", "memgrow", undefined],
@@ -216,6 +218,7 @@ cat /tmp/gnt-map.out; echo "gnt-peer exit $rc"
     expect(Number(said(r.console, "domid"))).toBe(r.domid);
     expect(said(r.console, "vm")).toMatch(/^\/vm\/[0-9a-f-]{36}$/);
     expect(r.console).toMatch(/^watch xsinfo: data\/xsinfo = .+ was here$/m);
+    expect(r.console).toMatch(/^dom0 is done reading$/m);
   });
 
   it("xentest rings: indices wrap past 2^32; notification hold-off", () => {

@@ -1,7 +1,9 @@
 // xsinfo: reads who it is from xenstore (domid, name, vm path), watches a key
 // it then writes, and prints what it learnt through the console.
 // Prints one result line: TEST PASS, or FAIL: <what went wrong>.
-import { console, sched, xenstore, time } from "../../runtime";
+// Command line "hold": before the result, wait until dom0 writes data/done, so a
+// dom0 script can read this domain's keys while it surely still exists.
+import { boot, console, sched, xenstore, time } from "../../runtime";
 
 const TIMEOUT = 5 * time.NS_PER_S;
 const xs = xenstore.open();
@@ -19,6 +21,13 @@ function get(key: string): string {
     return "";
   }
   return r.text();
+}
+
+// Reads a key that may not exist yet: "" if it does not, no message.
+function peek(key: string): string {
+  const r = xs.read(key);
+  sched.wait(sched.timeout(r, TIMEOUT));
+  return r.ok ? r.text() : "";
 }
 
 // Waits for the watch's next event; its path, or "" on timeout.
@@ -68,6 +77,21 @@ function main(): bool {
     return false;
   }
   console.log("watch xsinfo: " + path + " = " + get("data/xsinfo"));
+  if (boot.args().includes("hold")) {
+    const d = xs.watch("data/done", "done");
+    sched.wait(sched.timeout(d.registered!, TIMEOUT));
+    if (!d.registered!.ok) {
+      fail(d.registered!.error);
+      return false;
+    }
+    // the first event is the watch being set; then wait for dom0's write (30 s at most)
+    for (let i = 0; i < 6 && peek("data/done") == ""; i++) nextEvent(d);
+    if (peek("data/done") == "") {
+      fail("dom0 never wrote data/done");
+      return false;
+    }
+    console.log("dom0 is done reading");
+  }
   return true;
 }
 
