@@ -161,7 +161,10 @@ describe("test bed: guests in one boot", () => {
     expect(r.outcome, summary(r)).toBe("timeout");
   }, GUEST_S * 1000);
 
-  it("saves a running guest with xl save and restores it with xl restore, where it carries on", async () => {
+  // One retry: Xen 4.17's libxl-save-helper in this dom0 has aborted once
+  // ("handlereg.c:38: lock: Assertion `!e' failed"), leaving the domain unsaveable; a
+  // second failure is a real failure.
+  it("saves a running guest with xl save and restores it with xl restore, where it carries on", { retry: 1, timeout: 900_000 }, async () => {
     // a Linux PV domU: the fixture guest has no xenstore client, so it cannot suspend
     let ticks = 0;
     let settled = false;
@@ -181,7 +184,7 @@ describe("test bed: guests in one boot", () => {
     expect(r.xl.join("\n")).toMatch(/Restore successful/);
     expect(r.console, "the restored guest booted again instead of carrying on").not.toMatch(/linux-fixture: up/);
     expect(Math.min(...tickNumbers(r.console))).toBeGreaterThan(before);
-  }, 900_000);
+  });
 
   it("refuses xl save of an unknown domain with xl's message", async () => {
     await expect(tb.save("no-such-domain", 60)).rejects.toThrow(/xl save no-such-domain failed.*(not found|invalid domain|No such)/is);
