@@ -10,9 +10,11 @@
 //     when the task starts and each time the future it awaits settles; it does a
 //     bit of work, then awaits another future, or finishes.
 //   - sleep, join, choose, timeout and event-channel waits are futures too.
-//   - run(f) is the event loop: it steps ready tasks, fires timers from a binary
-//     heap, dispatches event channels, and when idle blocks the domain until the
-//     next deadline or event. It runs only at the top level (never inside step).
+//   - run(f) is the event loop: each turn it dispatches pending event channels,
+//     then fires due timers from a binary heap, then steps the ready tasks, and
+//     when idle blocks the domain until the next deadline or event. Events come
+//     first, so an event that arrived before a deadline was noticed is never
+//     skipped. It runs only at the top level (never inside step).
 //
 //   class Blink extends Task {
 //     n: i32 = 0;
@@ -317,17 +319,20 @@ export function run(until: Future | null = null): void {
   if (running) throw new Error("sched.run() called inside a task: use this.await(f) in step()");
   running = true;
   for (;;) {
+    // Events before anything else, on every turn: one pending when run() was called, or
+    // when a deadline is found passed, is dispatched before the loop can return or a timer
+    // fires. Firing timers first let a late-looked-at deadline end the loop (or a timeout
+    // win) with the event still pending and never dispatched: a slow (busy) host did that.
+    pollEvents();
     if (until ? !until.pending : runq.length == 0 && heap.length == 0) break;
     fireTimers();
     if (runq.length > 0) {
       runBatch();
-      pollEvents();
       continue;
     }
     if (until ? !until.pending : heap.length == 0) break;
-    // Idle: sleep until the next deadline or an event (block returns 1 when a port is pending).
-    const deadline = heap.length > 0 ? unchecked(heap[0]).deadline : NO_DEADLINE;
-    if (block(deadline) == 1) pollEvents();
+    // Idle: sleep until the next deadline or an event; the next turn polls whatever block() saw.
+    block(heap.length > 0 ? unchecked(heap[0]).deadline : NO_DEADLINE);
   }
   running = false;
 }
