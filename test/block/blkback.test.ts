@@ -141,3 +141,58 @@ describe("blkback strictness", () => {
     expect(c.vbd.errors).toEqual(["req_prod 1000 is more than 32 past req_cons 0: the ring is corrupt"]);
   });
 });
+
+describe("response faults: swallowed and late answers", () => {
+  /** Puts one read or write request of page 0 on the ring without waiting for an answer. */
+  const post = (c: ReturnType<typeof connect>, op: number, n: number) => {
+    const mem = c.dom.memory();
+    const dv = new DataView(mem);
+    const gref = c.grant(0, op !== BLKIF_OP.read);
+    const at = RING + 64 + (n % 32) * 112;
+    new Uint8Array(mem, at, 112).fill(0);
+    dv.setUint8(at, op);
+    dv.setUint8(at + 1, 1);
+    dv.setUint16(at + 2, 51712, true);
+    dv.setBigUint64(at + 8, BigInt(n), true);
+    dv.setBigUint64(at + 16, 8n, true);
+    dv.setUint32(at + 24, gref, true);
+    dv.setUint8(at + 29, 7);
+    dv.setUint32(RING, n + 1, true);
+    c.dom.evtchn.notify(Number(c.dom.xenstored.read(`${FE}/event-channel`)));
+    return { gref, rspProd: () => dv.getUint32(RING + 8, true) };
+  };
+
+  test("a swallowed request is executed but never answered, and its page stays mapped", () => {
+    const c = connect({ faults: { swallow: [0] } });
+    c.page(0).fill(0x42);
+    const w = post(c, BLKIF_OP.write, 0);
+    expect(w.rspProd()).toBe(0);
+    expect(c.vbd.swallowed).toEqual([0n]);
+    expect(c.vbd.disk.current[8 * 512]).toBe(0x42);
+    expect(c.dom.gnttab.endAccess(w.gref)).toBe(-16); // -EBUSY: the backend still maps it
+  });
+
+  test("with swallowUnmapped only the answer is lost: the grant can be ended", () => {
+    const c = connect({ faults: { swallow: [0], swallowUnmapped: true } });
+    const w = post(c, BLKIF_OP.write, 0);
+    expect(w.rspProd()).toBe(0);
+    expect(c.dom.gnttab.endAccess(w.gref)).toBe(0);
+  });
+
+  test("a late read holds its page mapped until it answers, and its data lands then", async () => {
+    const c = connect({ faults: { late: [0], lateMs: 5 } });
+    c.vbd.disk.current.fill(0x17, 8 * 512, 16 * 512);
+    const r = post(c, BLKIF_OP.read, 0);
+    expect(r.rspProd()).toBe(0);
+    expect(c.dom.gnttab.endAccess(r.gref)).toBe(-16);
+    c.page(0).fill(0); // the guest scribbles on the page meanwhile: the late DMA overwrites it
+    while (c.dom.nextTimed() !== undefined) {
+      await new Promise((res) => setTimeout(res, 2));
+      c.dom.service();
+    }
+    expect(r.rspProd()).toBe(1);
+    expect(c.vbd.lateAnswered).toEqual([0n]);
+    expect(c.page(0).every((b) => b === 0x17)).toBe(true);
+    expect(c.dom.gnttab.endAccess(r.gref)).toBe(0);
+  });
+});

@@ -247,3 +247,104 @@ describe("backend errors", () => {
     expect(lines.slice(0, 2)).toEqual(["read 1: vbd 51712: read of sector 0+8: the backend answered with an unknown status 7", "read 2: ok"]);
   });
 });
+
+describe("deadlines: a backend that does not answer", () => {
+  // stall: write 0+8 (answer 0), then read 0+8, write 2064+16, read 64+8 in flight together (answers 1, 2, 3).
+  const stall = (cmd: string, faults: DiskOptions["faults"]) => blktest(`stall ${cmd}`, { sectors: 4096, faults });
+  const lost = (what: string, deadline: string) => `vbd 51712: ${what}: no response from the backend in ${deadline}`;
+
+  test("a swallowed answer fails the request with the exact error, then the device; no hang", () => {
+    const { lines, result, vbd, r } = stall("1000 100 0", { swallow: [2], swallowUnmapped: true });
+    const err = lost("write of sector 2064+16", "1 s");
+    expect(lines).toEqual([
+      "write 0+8: ok",
+      "read of sector 0+8: ok shared=0",
+      `write of sector 2064+16: ${err} shared=0`,
+      "read of sector 64+8: ok shared=0",
+      "kept 0 pages, given up 0",
+      `later write 0+8: ${err}`, // the device failed: refused at once, never on the ring
+      "reused 4 pages: intact",
+      "close: ok",
+      "ok 1 ran",
+      "TEST PASS",
+    ]);
+    expect(r.outcome).toBe("poweroff");
+    expect(vbd.swallowed).toEqual([1n]); // the write's id (its ring slot), lost in the backend
+    expect(vbd.log.filter((e) => e.op === "write").map((e) => e.sector)).toEqual([0, 2064]);
+    expect(r.domain.gnttab.live()).toEqual({ grants: 0, mappings: 0 });
+  });
+
+  test("answers within the deadline: nothing fails, and the timers do not keep the guest alive", () => {
+    const { lines, result } = stall("300 100 0", { delayMs: 20, reorder: 5 });
+    expect(lines.slice(0, 7)).toEqual([
+      "write 0+8: ok",
+      "read of sector 0+8: ok shared=0",
+      "write of sector 2064+16: ok shared=0",
+      "read of sector 64+8: ok shared=0",
+      "kept 0 pages, given up 0",
+      "later write 0+8: ok",
+      "reused 4 pages: intact",
+    ]);
+    expect(result).toBe("TEST PASS");
+  });
+
+  test("a request the backend swallows and keeps mapped: its pages are given up, never reused", () => {
+    const { lines, vbd, r } = stall("200 100 0", { swallow: [2] });
+    const err = lost("write of sector 2064+16", "200 ms");
+    expect(lines.slice(0, 7)).toEqual([
+      "write 0+8: ok",
+      "read of sector 0+8: ok shared=0",
+      `write of sector 2064+16: ${err} shared=1`,
+      "read of sector 64+8: ok shared=0",
+      "kept 2 pages, given up 2",
+      `later write 0+8: ${err}`,
+      "reused 2 pages: intact",
+    ]);
+    expect(lines.slice(7)).toEqual(["close: ok", "ok 1 ran", "TEST PASS"]);
+    // The two data pages stay granted: the backend still maps them.
+    expect(r.domain.gnttab.live()).toEqual({ grants: 2, mappings: 0 });
+    expect(vbd.errors).toEqual([]);
+  });
+
+  test("late answers after the deadline: ignored, no trap, and the pages they land in were not reused", () => {
+    const { lines, vbd, r } = stall("200 100 1200", { late: [1, 2], lateMs: 800 });
+    const err = lost("read of sector 0+8", "200 ms");
+    expect(lines).toEqual([
+      "write 0+8: ok",
+      `read of sector 0+8: ${err} shared=1`,
+      `write of sector 2064+16: ${err} shared=1`,
+      "read of sector 64+8: ok shared=0",
+      "kept 3 pages, given up 3",
+      `later write 0+8: ${err}`,
+      "reused 1 pages: intact",
+      "close: ok",
+      "ok 1 ran",
+      "TEST PASS",
+    ]);
+    // Both late answers really came, while the guest still ran (the settle wait), after the deadline had failed the device.
+    expect(vbd.lateAnswered).toEqual([0n, 1n]);
+    expect(r.outcome).toBe("poweroff");
+    expect(vbd.errors).toEqual([]);
+    // The later write never reached the backend.
+    expect(vbd.log.filter((e) => e.op === "write").map((e) => e.sector)).toEqual([0, 2064]);
+  });
+
+  test("the check can fail: a caller that reuses shared pages sees the late read land in them", () => {
+    const { lines } = stall("200 100 1200 1", { late: [1, 2], lateMs: 800 });
+    expect(lines[4]).toBe("kept 0 pages, given up 3");
+    expect(lines[6]).toBe("reused 4 pages: 1 overwritten");
+  });
+
+  test("after a failure the device waits for the backend to unmap: a late unmap returns the pages", () => {
+    const { lines, vbd, r } = stall("200 3000 0", { late: [1], lateMs: 400 });
+    expect(lines.slice(0, 5)).toEqual([
+      "write 0+8: ok",
+      `read of sector 0+8: ${lost("read of sector 0+8", "200 ms")} shared=0`,
+      "write of sector 2064+16: ok shared=0",
+      "read of sector 64+8: ok shared=0",
+      "kept 0 pages, given up 0",
+    ]);
+    expect(vbd.lateAnswered).toEqual([0n]);
+    expect(r.domain.gnttab.live()).toEqual({ grants: 0, mappings: 0 });
+  });
+});

@@ -5,7 +5,7 @@
 // out-of-range sectors, writes to a read-only disk, unknown or read-only
 // grants for reads are answered BLKIF_RSP_ERROR and logged in `errors` — and
 // it injects faults: I/O errors on chosen sectors, delayed and out-of-order
-// completions, refused operations, mangled responses, and power loss (every
+// completions, refused operations, mangled, swallowed and late responses, and power loss (every
 // write not covered by a completed flush or barrier is dropped, optionally one
 // multi-sector write torn).
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
@@ -53,6 +53,19 @@ export interface DiskFaults {
   unmapDelayMs?: number;
   /** Rewrites responses as they go on the ring (hostile-backend tests); n counts from 0. */
   mangle?: (rsp: { id: bigint; op: number; status: number }, n: number) => void;
+  /**
+   * Requests (numbered from 0 in execution order) never answered: an I/O lost in the
+   * backend, which keeps their pages mapped for good (a stuck bio) unless swallowUnmapped.
+   */
+  swallow?: number[];
+  /** The swallowed requests' pages are unmapped: only the answer is lost. */
+  swallowUnmapped?: boolean;
+  /**
+   * Requests (numbered as for swallow) answered lateMs after they executed, keeping their
+   * pages mapped until then; a read's data lands in its pages only then (a late DMA).
+   */
+  late?: number[];
+  lateMs?: number;
 }
 
 export interface DiskOptions {
@@ -428,14 +441,68 @@ export class VbdBackend {
     }
     for (const r of order) {
       const status = this.execute(r);
-      const delay = this.faults.delayMs ?? 0;
-      if (delay > 0) {
-        // Each answer comes later; with reorder, at jittered times, so out of order.
-        const jitter = this.faults.reorder !== undefined ? this.rng() * delay : 0;
-        const at = this.dom.monotonicNs() + BigInt(Math.round((delay + jitter) * 1e6));
-        this.dom.schedule(at, () => this.respond(r, status));
-      } else this.respond(r, status);
+      this.answer(r, status);
     }
+  }
+
+  // ---- response faults: delayed, swallowed and late answers ----
+
+  /** Requests executed, the numbering of faults.swallow and faults.late. */
+  private executed = 0;
+  /** Ids of the requests swallowed, and of the late ones answered so far (tests). */
+  readonly swallowed: bigint[] = [];
+  readonly lateAnswered: bigint[] = [];
+
+  // Answers now, after the delay, late or never, as the faults say.
+  private answer(r: Req, status: number): void {
+    const n = this.executed++;
+    const f = this.faults;
+    if (f.swallow?.includes(n)) {
+      this.swallowed.push(r.id);
+      if (!f.swallowUnmapped) this.hold(r);
+      return;
+    }
+    if (f.late?.includes(n)) {
+      const held = this.hold(r);
+      const at = this.dom.monotonicNs() + BigInt(Math.round((f.lateMs ?? 1000) * 1e6));
+      this.dom.schedule(at, () => {
+        // The I/O completes now: a read's data lands in the pages, then they are unmapped and the answer goes out.
+        if ((r.indirect ? r.rwOp : r.op) === BLKIF_OP.read && status === BLKIF_RSP.okay && held.length === r.segs.length) {
+          const data = this.disk.read(Number(r.sector) * 512, this.nsec(r) * 512);
+          let off = 0;
+          for (const [i, s] of r.segs.entries()) {
+            const len = (s.last - s.first + 1) * 512;
+            held[i].write(s.first * 512, data.subarray(off, off + len));
+            off += len;
+          }
+        }
+        for (const m of held) m.unmap();
+        this.lateAnswered.push(r.id);
+        this.respond(r, status);
+      });
+      return;
+    }
+    const delay = f.delayMs ?? 0;
+    if (delay > 0) {
+      // Each answer comes later; with reorder, at jittered times, so out of order.
+      const jitter = f.reorder !== undefined ? this.rng() * delay : 0;
+      const at = this.dom.monotonicNs() + BigInt(Math.round((delay + jitter) * 1e6));
+      this.dom.schedule(at, () => this.respond(r, status));
+    } else this.respond(r, status);
+  }
+
+  // Maps the request's data pages as an I/O in progress does (writable for a read); those the frontend granted.
+  private hold(r: Req): GrantMapping[] {
+    const read = (r.indirect ? r.rwOp : r.op) === BLKIF_OP.read;
+    const held: GrantMapping[] = [];
+    for (const s of r.segs) {
+      try {
+        held.push(this.dom.gnttab.backendMap(s.gref, !read));
+      } catch {
+        break; // a bad grant: the request was answered an error, nothing more to hold
+      }
+    }
+    return held;
   }
 
   private shuffle<T>(a: T[]): T[] {

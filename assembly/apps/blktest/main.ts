@@ -12,7 +12,12 @@
 //   read <sector> <count>  one read, then a second: prints each result (error and hostile-backend tests)
 //   write <sector> <count> one write
 //   flush | barrier-op     one flush / one empty-ish barrier write
-import { block, boot, console, sched } from "../../runtime";
+//   stall <deadline ms> <unmap wait ms> <settle ms> [reuse-all]
+//                          a write, then read 0+8, write 2064+16 and read 64+8 in flight together (the
+//                          test swallows or delays answers): each outcome and whether its pages stay
+//                          shared, a later write, then pages reused from the pool must survive late
+//                          answers (reuse-all = 1 also reuses shared pages, to show what that does)
+import { block, boot, console, sched, time } from "../../runtime";
 import { check, eq, result, Xorshift32 } from "../../runtime/testing";
 import { fill, check as checkPattern } from "../blkcheck/pattern";
 
@@ -270,6 +275,46 @@ function one(dev: block.Device, write: bool): void {
   check(true, "ran");
 }
 
+function stall(dev: block.Device): void {
+  dev.front.requestTimeoutNs = <i64>arg(1, 30000) * time.NS_PER_MS;
+  dev.front.unmapWaitNs = <i64>arg(2, 5000) * time.NS_PER_MS;
+  const settle = <i64>arg(3, 0) * time.NS_PER_MS;
+  const reuseAll = arg(4) == 1;
+  const pool = new block.BufferPool(0);
+  const first = pool.take(1);
+  fill(first[0], 4096, 3, 0);
+  console.log("write 0+8: " + outcome(dev.write(0, first)));
+  const ops = new Array<block.BlockOp>();
+  ops.push(dev.read(0, pool.take(1)));
+  ops.push(dev.write(2064, pool.take(2)));
+  ops.push(dev.read(64, pool.take(1)));
+  sched.wait(new sched.AllSettled(changetype<Array<sched.Future>>(ops)));
+  let kept = 0;
+  for (let k = 0; k < ops.length; k++) {
+    const op = ops[k];
+    console.log(op.what + ": " + (op.ok ? "ok" : op.error) + " shared=" + (op.shared ? "1" : "0"));
+    // The contract: a settled op's pages go back to the pool only when no longer shared.
+    if (reuseAll || !op.shared) pool.putAll(op.pages);
+    else kept += op.pages.length;
+  }
+  console.log("kept " + kept.toString() + " pages, given up " + dev.front.sharedPages.toString());
+  console.log("later write 0+8: " + outcome(dev.write(0, first)));
+  // Reuse every page the pool has, then let any late answer land.
+  const reused = pool.take(pool.available());
+  for (let k = 0; k < reused.length; k++) memory.fill(reused[k], 0x77, 4096);
+  if (settle > 0) sched.wait(sched.sleep(settle));
+  let bad = 0;
+  for (let k = 0; k < reused.length; k++) {
+    let same = true;
+    for (let b: usize = 0; b < 4096; b++) if (load<u8>(reused[k] + b) != 0x77) same = false;
+    if (!same) bad++;
+  }
+  console.log("reused " + reused.length.toString() + " pages: " + (bad == 0 ? "intact" : bad.toString() + " overwritten"));
+  const c = sched.wait(dev.close());
+  console.log("close: " + (c.ok ? "ok" : c.error));
+  check(true, "ran");
+}
+
 function main(): void {
   const d = openDevice();
   if (!d) return;
@@ -282,6 +327,7 @@ function main(): void {
   else if (which == "powerloss") powerloss(dev, <u32>arg(1, 1));
   else if (which == "read") one(dev, false);
   else if (which == "write") one(dev, true);
+  else if (which == "stall") stall(dev);
   else if (which == "flush") console.log("flush: " + outcome(dev.flush()));
   else if (which == "barrier-op") {
     const p = new block.BufferPool(1);

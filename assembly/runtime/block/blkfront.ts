@@ -5,19 +5,46 @@
 // the slot table and must name a request in flight with the same operation;
 // anything else stops the device with a clear error instead of trapping.
 // Negotiation lives in blkfront-xs.ts; the public API in index.ts.
+//
+// Deadlines and failure. Each request on the ring has a deadline
+// (requestTimeoutNs, REQUEST_TIMEOUT_NS by default). A request the backend has
+// not answered by then fails the whole device, like a protocol violation: the
+// backend is broken, and a write it still holds could land after a newer write
+// to the same sectors if we went on. A failed device takes no more requests and
+// reads no more responses, so a late answer can never be taken for a new
+// request, and slot ids are never reused. Pages are the backend's while it may
+// map them: failing the device ends each in-flight request's grants; a request
+// whose pages the backend still maps settles only when it unmaps them, or after
+// unmapWaitNs with `shared` set (its pages then stay granted, and the caller
+// must never reuse them).
 import * as abi from "../abi";
 import * as iopage from "../iopage";
-import { Future, State, Task, spawn } from "../sched";
+import { Future, Sleep, State, Task, sleep, spawn } from "../sched";
 import { FrontRing, SRING_HEADER } from "../xen/ring";
 import { Channel, EventHandler } from "../xen/evtchn";
 import * as b from "./blkif";
+
+/** How long a request may wait on the ring for its answer (Linux's block-layer default, 30 s). */
+export const REQUEST_TIMEOUT_NS: i64 = 30_000_000_000;
+/** After a failure, how long the device waits for the backend to unmap in-flight pages before giving them up. */
+export const UNMAP_WAIT_NS: i64 = 5_000_000_000;
+const UNMAP_POLL_NS: i64 = 10_000_000;
 
 /** One request: resolves (value = bytes moved) when the backend answers OKAY, else rejects. */
 export class BlockOp extends Future {
   /** Slot index while in flight, else -1. */
   id: i32 = -1;
+  /** Grant refs: the data pages', then the indirect page's; -1 once ended. */
   grants: Array<i32> = new Array<i32>();
   indirect: bool = false;
+  /**
+   * True while the backend may access the pages (from the ring until their grants
+   * end). A settled op with `shared` still true belongs to a failed device whose
+   * backend kept its pages: they MUST NOT be reused, returned to a pool or freed.
+   */
+  shared: bool = false;
+  /** The deadline while on the ring. */
+  timer: Sleep | null = null;
   /** clock_monotonic() when queued and when completed (latency measurements). */
   queuedNs: i64 = 0;
   doneNs: i64 = 0;
@@ -33,6 +60,39 @@ export class BlockOp extends Future {
   ) {
     super();
   }
+}
+
+/** Fails the device when a request's deadline passes (a waiter on the request's timer). */
+class Deadline extends Future {
+  constructor(
+    public front: Blkfront,
+    public r: BlockOp,
+  ) {
+    super();
+  }
+  wake(from: Future): void {
+    if (from.ok) this.front.expire(this.r);
+  }
+}
+
+/** After a failure: polls until the backend unmaps the pages of the requests left, or gives them up. */
+class Reclaim extends Task {
+  deadline: i64;
+  constructor(public front: Blkfront) {
+    super();
+    this.deadline = abi.clock_monotonic() + front.unmapWaitNs;
+  }
+  step(): void {
+    if (this.front.reclaim(abi.clock_monotonic() >= this.deadline)) return this.finish();
+    this.await(sleep(UNMAP_POLL_NS));
+  }
+}
+
+/** "30 s", "200 ms": a duration for error messages. */
+export function duration(ns: i64): string {
+  if (ns % 1_000_000_000 == 0) return (ns / 1_000_000_000).toString() + " s";
+  if (ns % 1_000_000 == 0) return (ns / 1_000_000).toString() + " ms";
+  return (ns / 1_000).toString() + " µs";
 }
 
 /** Puts what was submitted in one turn of the event loop on the ring together: one notification, a batch for the backend. */
@@ -69,8 +129,14 @@ export class Blkfront extends EventHandler {
   private indirectPages: StaticArray<usize>;
   private queue: Array<BlockOp> = new Array<BlockOp>();
   private idleWaits: Array<Future> = new Array<Future>();
-  /** Set when the backend broke the protocol: the device takes no more requests. */
+  /** Set when the backend broke the protocol or lost a request: the device takes no more requests. */
   broken: string = "";
+  /** How long a request may stay on the ring unanswered before the device fails. */
+  requestTimeoutNs: i64 = REQUEST_TIMEOUT_NS;
+  /** After a failure, how long to wait for the backend to unmap in-flight pages. */
+  unmapWaitNs: i64 = UNMAP_WAIT_NS;
+  /** Pages given up to a failed backend that kept them mapped (never reused). */
+  sharedPages: i32 = 0;
   inFlight: i32 = 0;
   submitted: u64 = 0;
   completed: u64 = 0;
@@ -184,6 +250,10 @@ export class Blkfront extends EventHandler {
       for (let i = 0; i < n; i++) this.segment(slot + b.REQ_SEG + <usize>i * b.SEG_SIZE, r, i);
     }
     r.id = id;
+    r.shared = true;
+    const t = sleep(this.requestTimeoutNs);
+    t.addWaiter(new Deadline(this, r));
+    r.timer = t;
     unchecked((this.slots[id] = r));
     this.inFlight++;
     this.submitted++;
@@ -248,15 +318,12 @@ export class Blkfront extends EventHandler {
 
   private finish(r: BlockOp, status: i16): void {
     const id = r.id;
-    unchecked((this.slots[id] = null));
-    r.id = -1;
-    this.inFlight--;
-    this.completed++;
     r.doneNs = abi.clock_monotonic();
-    if (!this.endGrants(r)) {
-      r.reject(this.name + ": " + r.what + ": the backend still maps a page after answering");
-      return this.fatal("the backend answered request " + id.toString() + " but still maps its pages");
-    }
+    stopTimer(r);
+    // Pages still mapped are not ours yet: the request keeps its slot, and fatal() reclaims it.
+    if (!this.endGrants(r)) return this.fatal("the backend answered " + r.what + " (request " + id.toString() + ") but still maps its pages");
+    this.release(r);
+    this.completed++;
     this.freeIds.push(id);
     if (status == b.RSP_OKAY) r.resolve(<i64>r.nsec << b.SECTOR_SHIFT);
     else if (status == b.RSP_EOPNOTSUPP) r.reject(this.name + ": " + r.what + ": the backend does not support this operation (BLKIF_RSP_EOPNOTSUPP)");
@@ -264,38 +331,83 @@ export class Blkfront extends EventHandler {
     else r.reject(this.name + ": " + r.what + ": the backend answered with an unknown status " + status.toString());
   }
 
-  // Ends the request's grants; false if the backend still maps one (those stay granted).
+  // Frees the request's slot (its id goes back to freeIds only on a working device).
+  private release(r: BlockOp): void {
+    unchecked((this.slots[r.id] = null));
+    r.id = -1;
+    this.inFlight--;
+  }
+
+  // Ends the request's grants not ended yet; false while the backend still maps one (that one stays granted).
   private endGrants(r: BlockOp): bool {
     let ok = true;
-    const keep = new Array<i32>();
+    const n = r.pages.length;
+    let data = false;
     for (let i = 0; i < r.grants.length; i++) {
-      if (abi.gnttab_end_access(r.grants[i]) != 0) {
+      const g = r.grants[i];
+      if (g < 0) continue;
+      if (abi.gnttab_end_access(g) == 0) r.grants[i] = -1;
+      else {
         ok = false;
-        keep.push(r.grants[i]);
+        if (i < n) data = true;
       }
     }
-    r.grants = keep;
+    r.shared = data;
     return ok;
   }
 
-  /** Stops the device: every queued and in-flight request fails with the reason. */
+  /** A request's deadline passed: the backend lost it, so the device fails (see the header). */
+  expire(r: BlockOp): void {
+    if (r.timer) r.timer = null;
+    if (this.broken.length > 0) return;
+    this.complete(); // an answer already on the ring counts, whatever the clock says
+    if (this.broken.length > 0 || r.id < 0 || unchecked(this.slots[r.id]) !== r) return;
+    this.fatal(r.what + ": no response from the backend in " + duration(this.requestTimeoutNs));
+  }
+
+  /**
+   * Stops the device: every queued and in-flight request fails with the reason.
+   * In-flight requests whose pages the backend still maps settle only when it
+   * unmaps them, or after unmapWaitNs with `shared` set (Reclaim).
+   */
   fatal(why: string): void {
     if (this.broken.length > 0) return;
     this.broken = why;
-    const msg = this.name + ": " + why;
-    for (let i = 0; i < this.slots.length; i++) {
-      const r = unchecked(this.slots[i]);
-      if (r) {
-        unchecked((this.slots[i] = null));
-        this.endGrants(r); // a grant the backend still maps stays granted: the page is not reused
-        r.reject(msg);
-      }
-    }
-    this.inFlight = 0;
     const q = this.queue;
     this.queue = new Array<BlockOp>();
+    const msg = this.name + ": " + why;
     for (let i = 0; i < q.length; i++) q[i].reject(msg);
+    for (let i = 0; i < this.slots.length; i++) {
+      const r = unchecked(this.slots[i]);
+      if (r) stopTimer(r);
+    }
+    if (!this.reclaim(false)) spawn(new Reclaim(this));
+  }
+
+  /**
+   * Settles the failed device's in-flight requests whose grants can be ended; with
+   * giveUp, the others too, leaving their pages granted. True when none is left.
+   */
+  reclaim(giveUp: bool): bool {
+    const msg = this.name + ": " + this.broken;
+    let left = false;
+    for (let i = 0; i < this.slots.length; i++) {
+      const r = unchecked(this.slots[i]);
+      if (!r) continue;
+      if (!this.endGrants(r)) {
+        if (!giveUp) {
+          left = true;
+          continue;
+        }
+        if (r.shared) this.sharedPages += r.pages.length;
+        // An indirect page the backend still maps is given up with its slot.
+        if (r.indirect && r.grants[r.pages.length] >= 0) unchecked((this.indirectPages[i] = 0));
+      }
+      this.release(r);
+      r.reject(msg);
+    }
     this.checkIdle();
+    return !left;
   }
 
   private checkIdle(): void {
@@ -313,4 +425,10 @@ export class Blkfront extends EventHandler {
       unchecked((this.indirectPages[i] = 0));
     }
   }
+}
+
+function stopTimer(r: BlockOp): void {
+  const t = r.timer;
+  r.timer = null;
+  if (t) t.cancel();
 }

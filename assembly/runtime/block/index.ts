@@ -16,6 +16,21 @@
 // rejections naming the device: "vbd 51712: write to a read-only disk".
 // Cancelling a request that reached the ring does not stop the backend: keep
 // its pages until inFlight() says it is done.
+//
+// Deadlines and page ownership (blkfront.ts). A request's pages are the
+// device's from submit until the op has settled with `op.shared` false; only
+// then may they be reused or returned to a BufferPool. A request the backend
+// leaves unanswered for dev.front.requestTimeoutNs (REQUEST_TIMEOUT_NS, 30 s)
+// fails the device, since a backend that loses a request is broken and a write
+// it still holds could land after a newer one: that request and every other
+// queued or in flight reject with "vbd 51712: write of sector 2064+16: no
+// response from the backend in 30 s", and later requests are refused at once.
+// Any device failure (that one, or a protocol violation) settles an in-flight
+// request only once the backend has unmapped its pages, or after
+// dev.front.unmapWaitNs (UNMAP_WAIT_NS, 5 s) with `op.shared` true: those pages
+// stay the backend's for good and MUST NOT be reused, returned to a pool or
+// freed. So a batch is finished when every op has settled (sched.AllSettled),
+// and its pages are free when, besides, no op has `shared` set.
 import * as iopage from "../iopage";
 import { Future, Task, spawn } from "../sched";
 import { Xenstore, XsReply } from "../xen/xenstore";
