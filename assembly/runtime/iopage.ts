@@ -9,6 +9,8 @@
 //   │ 4 KiB│ 4 KiB│     │ 4 KiB│   each handed out by alloc(), zeroed
 //   └──────┴──────┴─ … ─┴──────┘
 
+import * as oom from "./oom";
+
 export const PAGE_SIZE: usize = 4096;
 const PAGES_PER_GROW: usize = 16; // one wasm page
 
@@ -20,6 +22,7 @@ export function alloc(): usize {
   if (free.length == 0) {
     const before = memory.grow(1);
     if (before < 0) return 0;
+    oom.ioWasmPages++; // the out-of-memory report says how much went to I/O pages
     const base = <usize>before << 16;
     // Push in reverse so pages are handed out in address order.
     for (let i = PAGES_PER_GROW; i > 0; i--) free.push(base + (i - 1) * PAGE_SIZE);

@@ -1,6 +1,7 @@
 // Ending the domain, and AssemblyScript's abort hook (ABI.md §3.5, §4).
 import * as abi from "./abi";
 import { write, writeBytes } from "./console";
+import "./oom"; // always compiled with abort: the allocator's out-of-memory report (tools/oom)
 
 /** Powers the domain off: the normal end of a unikernel. */
 export function poweroff(): void {

@@ -6,6 +6,7 @@ import { EventChannels, BackendEnd } from "./event-channels.ts";
 import { GrantTable } from "./grant-table.ts";
 import { Xenstored } from "./xenstored.ts";
 import type { VbdBackend } from "./blkback.ts";
+import { DEFAULT_MEMORY_MIB, estimateImageBytes, linearFrames, memoryPlan } from "./memory.ts";
 
 /** Xen's SHUTDOWN_* reasons (xen/include/public/sched.h). */
 export const SHUTDOWN = { poweroff: 0, reboot: 1, suspend: 2, crash: 3, watchdog: 4 } as const;
@@ -15,8 +16,10 @@ export interface DomainConfig {
   name: string;
   /** Domain id; the harness knows it, unlike a PV guest at boot. */
   domid?: number;
-  /** Memory of the domain in MiB (xl `memory =`). */
+  /** Memory of the domain in MiB (xl `memory =`; default 32, the images' default). */
   memoryMiB?: number;
+  /** The shim's free frame pool after boot (memory.ts memoryPlan); default: that of a small image. */
+  poolFrames?: number;
   /** The command line (xl `extra =`). */
   cmdline?: string;
   /** Where console bytes go as they are written (default: nowhere; they are always captured). */
@@ -52,6 +55,8 @@ export class Domain {
   readonly name: string;
   readonly domid: number;
   readonly nrPages: number;
+  /** Frames memory.grow and the shim's page tables share (shim/mm.c's pool after mm_init). */
+  readonly poolFrames: number;
   readonly cmdline: Uint8Array;
   readonly console: ConsoleBackend;
   readonly uuid: string;
@@ -73,7 +78,9 @@ export class Domain {
   constructor(cfg: DomainConfig) {
     this.name = cfg.name;
     this.domid = cfg.domid ?? 1;
-    this.nrPages = Math.floor((cfg.memoryMiB ?? 32) * 256);
+    const plan = memoryPlan(cfg.memoryMiB ?? DEFAULT_MEMORY_MIB, estimateImageBytes(0));
+    this.nrPages = plan.nrPages;
+    this.poolFrames = cfg.poolFrames ?? plan.poolFrames;
     this.cmdline = new TextEncoder().encode(cfg.cmdline ?? "");
     if (this.cmdline.length > 1023)
       throw new Error(`command line is ${this.cmdline.length} bytes: Xen's start_info holds at most 1023 (MAX_GUEST_CMDLINE)`);
@@ -125,11 +132,11 @@ export class Domain {
   }
 
   /**
-   * Bytes memory.grow can still obtain: the domain's memory less what the
-   * linear memory already holds (the shim reports its free frames likewise).
+   * boot_info.mem_limit: the free frames x 4096, as the shim reports them (mm_free_bytes):
+   * the pool less the frames the linear memory holds (its pages and their page tables).
    */
   memLimitBytes(linearBytes: number): number {
-    return Math.max(0, this.nrPages * 4096 - linearBytes);
+    return Math.max(0, this.poolFrames - linearFrames(Math.ceil(linearBytes / 65536))) * 4096;
   }
 
   /**

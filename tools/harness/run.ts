@@ -9,6 +9,12 @@ import { checkLink, instantiateSqlite, loadSqlite, SHARED_MEMORY, SQLITE_MODULE,
 import { asTrap, formatTrap, MAX_FRAMES, Trap } from "./trap.ts";
 import { EXIT_CODE, Outcome } from "../lib/outcome.ts";
 import { Disk, DiskOptions, PowerCutSignal, VbdBackend, vbdDevid } from "./blkback.ts";
+import { DEFAULT_MEMORY_MIB, estimateImageBytes, IO_TABLE_FRAMES, maxLinearPages, memoryPlan, MemoryPlan, withMemoryMaximum } from "./memory.ts";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { APPS_DIR, BUILD_DIR } from "../lib/paths.ts";
+import { loadAppConfig } from "../lib/image-config.ts";
 
 /** A problem with the module itself or the host: the guest never ran (exit code 1). */
 export class HarnessError extends Error {}
@@ -16,6 +22,9 @@ export class HarnessError extends Error {}
 export interface RunOptions extends Partial<DomainConfig> {
   /** Path of the .wasm file, or its bytes. */
   wasm: string | Uint8Array;
+  /** Memory of the domain in MiB (xl `memory =`): default, the app's app.json "memory" for
+   * build/<app>.wasm (as its image gets), else 32. memory.grow refuses where the shim would. */
+  memoryMiB?: number;
   /** Called with the domain before the guest starts: install backends, hooks, xenstore keys. */
   setup?: (dom: Domain) => void;
   /** Virtual disks, attached as xvda, xvdb, ... (device/vbd/51712, 51728, ...); a Disk keeps its contents across runs. */
@@ -23,6 +32,12 @@ export interface RunOptions extends Partial<DomainConfig> {
   /** The SQLite module for an app that imports from module "sqlite" (path or bytes);
    * default build/sqlite.wasm (npm run build makes it). */
   sqlite?: string | Uint8Array;
+  /**
+   * The kernel image's load size in KiB (ELF, .bss included; `npm run build:image` prints
+   * it): it is not the guest's. Default: estimated from the wasm (memory.ts). With
+   * memoryMiB (default 32, as xl), it fixes where memory.grow refuses (tools/harness/memory.ts).
+   */
+  imageKiB?: number;
 }
 
 export interface RunResult {
@@ -42,6 +57,10 @@ export interface RunResult {
 
 interface Loaded {
   mod: WebAssembly.Module;
+  /** The domain's memory in frames, as the shim counts it. */
+  plan?: MemoryPlan;
+  /** The most wasm pages memory.grow reaches (the module's memory maximum), when limited. */
+  maxPages?: number;
   /** Set when the module imports from "sqlite": the SQLite module it links with. */
   sqlite?: SqliteModule;
   /** Pages the app's imported memory must have (its declared minimum). */
@@ -53,7 +72,30 @@ export function loadModule(wasm: string | Uint8Array, sqlite?: string | Uint8Arr
   return prepare(wasm, sqlite).mod;
 }
 
-function prepare(wasm: string | Uint8Array, sqliteSource?: string | Uint8Array): Loaded {
+/** Compiled modules with their memory maximum set, by content and maximum: a fuzzer runs one app many times. */
+const limited = new Map<string, WebAssembly.Module>();
+function compileLimited(bytes: Uint8Array, maxPages: number, what: string): WebAssembly.Module | undefined {
+  const key = `${createHash("sha256").update(bytes).digest("hex")}/${maxPages}`;
+  let mod = limited.get(key);
+  if (!mod) {
+    const patched = withMemoryMaximum(bytes, maxPages);
+    if (!patched) return undefined;
+    try {
+      mod = new WebAssembly.Module(patched as Uint8Array<ArrayBuffer>);
+    } catch (e: any) {
+      throw new HarnessError(`${what} is not a valid wasm module: ${e.message}`);
+    }
+    limited.set(key, mod);
+  }
+  return mod;
+}
+
+interface Limits {
+  memoryMiB: number;
+  imageKiB?: number;
+}
+
+function prepare(wasm: string | Uint8Array, sqliteSource?: string | Uint8Array, limits?: Limits): Loaded {
   let bytes: Uint8Array;
   const what = typeof wasm === "string" ? wasm : "module";
   if (typeof wasm === "string") {
@@ -95,11 +137,24 @@ function prepare(wasm: string | Uint8Array, sqliteSource?: string | Uint8Array):
   const shared = sigs.memories.get(SHARED_MEMORY);
   if (usesSqlite && !shared)
     throw new HarnessError(`${what}: imports from module "sqlite" but not the memory ${SHARED_MEMORY} (build it with asc --importMemory: app.json "sqlite": true)`);
-  if (!usesSqlite) return { mod, memoryPages: 0 };
   const fail = (msg: string) => new HarnessError(msg);
-  const sqlite = loadSqlite(sqliteSource, fail);
-  checkLink(sigs, what, sqlite, fail);
-  return { mod, sqlite, memoryPages: shared!.initial };
+  const sqlite = usesSqlite ? loadSqlite(sqliteSource, fail) : undefined;
+  if (sqlite) checkLink(sigs, what, sqlite, fail);
+  const loaded: Loaded = { mod, sqlite, memoryPages: usesSqlite ? shared!.initial : 0 };
+  if (!limits) return loaded;
+  // memory.grow refuses where the shim's frame pool runs out: the memory's maximum.
+  const imageBytes = limits.imageKiB !== undefined ? limits.imageKiB * 1024 : estimateImageBytes(bytes.length + (sqlite?.bytes.length ?? 0));
+  const plan = memoryPlan(limits.memoryMiB, imageBytes);
+  // A module that grants or maps pages makes the shim take the I/O region's tables from the pool.
+  const grants = imports.some((i) => i.module === ABI_MODULE && (i.name === "gnttab_grant_access" || i.name === "gnttab_map"));
+  const maxPages = maxLinearPages(plan, grants ? IO_TABLE_FRAMES : 0);
+  loaded.plan = plan;
+  loaded.maxPages = maxPages;
+  if (sqlite) {
+    const sqMod = compileLimited(sqlite.bytes, maxPages, sqlite.what);
+    if (sqMod) loaded.sqlite = { ...sqlite, mod: sqMod };
+  } else loaded.mod = compileLimited(bytes, maxPages, what) ?? mod;
+  return loaded;
 }
 
 const REASON_OUTCOME: Record<number, Outcome> = {
@@ -109,17 +164,42 @@ const REASON_OUTCOME: Record<number, Outcome> = {
   [SHUTDOWN.watchdog]: "watchdog",
 };
 
+/** The memory an app's image gets (app.json "memory", default 32) for build/<app>[.debug].wasm; else the default. */
+function appMemoryMiB(wasm: string | Uint8Array): number {
+  if (typeof wasm !== "string" || resolve(dirname(wasm)) !== BUILD_DIR) return DEFAULT_MEMORY_MIB;
+  const app = basename(wasm).replace(/(\.debug)?\.wasm$/, "");
+  return existsSync(join(APPS_DIR, app)) ? loadAppConfig(app).memory : DEFAULT_MEMORY_MIB;
+}
+
 /** Runs a module to its end. Throws HarnessError when it cannot start; guest failures are results. */
 export function runWasm(opts: RunOptions): RunResult {
-  const { mod, sqlite, memoryPages } = prepare(opts.wasm, opts.sqlite);
+  const memoryMiB = opts.memoryMiB ?? appMemoryMiB(opts.wasm);
+  const { mod, sqlite, memoryPages, plan, maxPages } = prepare(opts.wasm, opts.sqlite, { memoryMiB, imageKiB: opts.imageKiB });
   const dom = new Domain({
     name: opts.name ?? "guest",
     domid: opts.domid,
-    memoryMiB: opts.memoryMiB,
+    memoryMiB,
+    poolFrames: plan!.poolFrames,
     cmdline: opts.cmdline,
     onConsole: opts.onConsole,
     uuid: opts.uuid,
   });
+  const t0 = performance.now();
+  const end = (outcome: Outcome, detail: string, trap?: Trap): RunResult => ({
+    outcome,
+    exitCode: EXIT_CODE[outcome],
+    console: dom.console.text(),
+    trap,
+    detail,
+    ms: performance.now() - t0,
+    domain: dom,
+  });
+  const report = (text: string) => dom.console.write(new TextEncoder().encode(text));
+  // The shim maps the initial memory before anything runs; too little of it is fatal there.
+  const noRoom = (pages: number) => {
+    report(`FATAL: mapping the initial wasm memory (${pages} pages of 64 KiB; the domain's ${memoryMiB} MiB leave room for ${maxPages}) failed: -12\n`);
+    return end("crash", `crash: the initial wasm memory (${pages} pages) does not fit in ${memoryMiB} MiB`);
+  };
   let memory: WebAssembly.Memory | undefined;
   let instance: WebAssembly.Instance | undefined;
   const imports: WebAssembly.Imports = { [ABI_MODULE]: abiImports(dom, () => memory!) };
@@ -134,6 +214,7 @@ export function runWasm(opts: RunOptions): RunResult {
     const shared = sq.exports.memory as WebAssembly.Memory;
     // The app's data lies above SQLite's: the memory must be as large as the app declares.
     const pages = shared.buffer.byteLength / 65536;
+    if (Math.max(pages, memoryPages) > maxPages!) return noRoom(Math.max(pages, memoryPages));
     if (memoryPages > pages) shared.grow(memoryPages - pages);
     const api: Record<string, WebAssembly.ExportValue> = {};
     for (const imp of WebAssembly.Module.imports(mod)) if (imp.module === SQLITE_MODULE) api[imp.name] = sq.exports[imp.name];
@@ -146,21 +227,11 @@ export function runWasm(opts: RunOptions): RunResult {
     throw new HarnessError(`cannot instantiate: ${e.message} (an import's signature differs from shim/ABI.md?)`);
   }
   memory = instance.exports.memory as WebAssembly.Memory;
+  if (memory.buffer.byteLength / 65536 > maxPages!) return noRoom(memory.buffer.byteLength / 65536);
   dom.memory = () => memory!.buffer;
   (opts.disks ?? []).forEach((d, i) => dom.vbds.push(new VbdBackend(dom, vbdDevid(i), d)));
   opts.setup?.(dom);
 
-  const t0 = performance.now();
-  const end = (outcome: Outcome, detail: string, trap?: Trap): RunResult => ({
-    outcome,
-    exitCode: EXIT_CODE[outcome],
-    console: dom.console.text(),
-    trap,
-    detail,
-    ms: performance.now() - t0,
-    domain: dom,
-  });
-  const report = (text: string) => dom.console.write(new TextEncoder().encode(text));
 
   const savedLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = MAX_FRAMES + 8; // enough to know the report was truncated

@@ -13,6 +13,8 @@ export const SHARED_MEMORY = "env.memory";
 
 export interface SqliteModule {
   mod: WebAssembly.Module;
+  /** The module's bytes: run.ts compiles them again with the domain's memory maximum. */
+  bytes: Uint8Array;
   sigs: ModuleSignatures;
   what: string;
 }
@@ -45,7 +47,7 @@ export function loadSqlite(source: string | Uint8Array | undefined, fail: (msg: 
     } catch (e: any) {
       throw fail(`${what} is not a valid wasm module: ${e.message}`);
     }
-    m = { mod, sigs: moduleSignatures(bytes), what };
+    m = { mod, bytes, sigs: moduleSignatures(bytes), what };
     const exp = WebAssembly.Module.exports(mod);
     if (!exp.some((e) => e.name === "memory" && e.kind === "memory")) throw fail(`${what}: exports no memory "memory" to share with the app`);
     for (const imp of WebAssembly.Module.imports(mod))
