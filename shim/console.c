@@ -1,7 +1,12 @@
 /* The PV console: the out ring of the page named in start_info, drained by xenconsoled
  * in dom0 (HYPERVISOR_console_io is refused to a domU on a release Xen).
  * The guest produces into out[] and advances out_prod; the backend consumes and
- * advances out_cons; both are free-running counters, indices are taken modulo the size. */
+ * advances out_cons; both are free-running counters, indices are taken modulo the size.
+ *
+ * A full ring is waited on, but not forever (ABI.md §3.1): after CONSOLE_STALL_NS
+ * without the backend consuming a byte the console is stalled, and output is dropped
+ * and counted instead of waited for; once the ring has room again a marker line
+ * says how many bytes were lost, and output goes on. */
 #include <stdarg.h>
 #include "shim.h"
 #include "hypercall.h"
@@ -9,9 +14,17 @@
 #define RING_SIZE sizeof(((struct xencons_interface *)0)->out)
 /* How long console_flush waits for the backend (yields) before giving up. */
 #define FLUSH_YIELDS 100000
+/* How long a write waits for a full ring to drain a byte before the console counts as stalled. */
+#define CONSOLE_STALL_NS 5000000000ULL
+/* The same bound in yields, before the PV clock runs (shared_info not mapped yet). */
+#define STALL_YIELDS 100000
+/* Room the dropped-output marker needs (its text, a 20-digit count and \r\n twice). */
+#define MARKER_ROOM 96
 
 static volatile struct xencons_interface *console_ring;
 static uint32_t console_evtchn;
+static int console_stalled;           /* the backend stopped consuming: writes do not wait */
+static uint64_t console_dropped;      /* bytes dropped while stalled, not yet reported */
 
 void console_init(void)
 {
@@ -27,17 +40,55 @@ static void console_ring_push(uint32_t prod)
     evtchn_send(console_evtchn);
 }
 
-/* Writes every byte, \n as \r\n; when the ring is full, waits for the backend. */
+/* Waits for the backend to consume from a full ring: 1 once there is room, 0 when none
+ * came for CONSOLE_STALL_NS (or STALL_YIELDS yields before the PV clock runs). An honest
+ * backend that consumes anything makes room, so only a stopped or lying one times out. */
+static int console_wait_room(uint32_t prod)
+{
+    uint64_t start = shared_info ? pvclock_monotonic() : 0;
+    for (unsigned yields = 1;; yields++) {
+        console_ring_push(prod);           /* full: let xenconsoled drain it */
+        hypervisor_sched_op(SCHEDOP_yield, 0);
+        if (prod - console_ring->out_cons < RING_SIZE) return 1;
+        if (shared_info ? pvclock_monotonic() - start >= CONSOLE_STALL_NS : yields >= STALL_YIELDS) return 0;
+    }
+}
+
+/* Stalled: writes the dropped-output marker once the ring has room for it, and resumes. */
+static void console_try_resume(void)
+{
+    uint32_t prod = console_ring->out_prod;
+    uint32_t used = prod - console_ring->out_cons;
+    if (used > RING_SIZE || RING_SIZE - used < MARKER_ROOM) return; /* still full, or out_cons is corrupt */
+    char num[24];
+    int n = 0;
+    uint64_t v = console_dropped;
+    do { num[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    const char *pre = "\r\n[console: ", *post = " bytes dropped: the console backend stopped reading]\r\n";
+    while (*pre) console_ring->out[prod++ % RING_SIZE] = *pre++;
+    while (n > 0) console_ring->out[prod++ % RING_SIZE] = num[--n];
+    while (*post) console_ring->out[prod++ % RING_SIZE] = *post++;
+    console_ring_push(prod);
+    console_stalled = 0;
+    console_dropped = 0;
+}
+
+/* Writes every byte, \n as \r\n; when the ring is full, waits (bounded) for the backend. */
 void console_ring_write(const char *buf, size_t len)
 {
     if (!console_ring) return;             /* too early: nowhere to write */
+    if (console_stalled) console_try_resume();
+    if (console_stalled) {
+        console_dropped += len;
+        return;
+    }
     uint32_t prod = console_ring->out_prod;
     int cr_done = 0;                       /* the \r of the current \n is in the ring */
     for (size_t i = 0; i < len;) {
-        if (prod - console_ring->out_cons >= RING_SIZE) {
-            console_ring_push(prod);       /* full: let xenconsoled drain it */
-            hypervisor_sched_op(SCHEDOP_yield, 0);
-            continue;
+        if (prod - console_ring->out_cons >= RING_SIZE && !console_wait_room(prod)) {
+            console_stalled = 1;           /* the rest, and what follows until there is room, is dropped */
+            console_dropped += len - i;
+            break;
         }
         if (buf[i] == '\n' && !cr_done) {
             console_ring->out[prod++ % RING_SIZE] = '\r';
@@ -54,6 +105,8 @@ void console_ring_write(const char *buf, size_t len)
 void console_flush(void)
 {
     if (!console_ring) return;
+    if (console_stalled) console_try_resume();
+    if (console_stalled) return;          /* the backend stopped reading: nothing to wait for */
     for (int i = 0; i < FLUSH_YIELDS && console_ring->out_cons != console_ring->out_prod; i++) {
         evtchn_send(console_evtchn);
         hypervisor_sched_op(SCHEDOP_yield, 0);
