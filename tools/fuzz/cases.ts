@@ -1,0 +1,285 @@
+// The fuzzer's cases (npm run fuzz, test/fuzz/storage.test.ts): one seeded, hostile run of
+// a real app in the harness, classified by what the guest did about it.
+//   blkif     the backend mangles response fields (id, operation, status) and makes rsp_prod
+//             jump, with delayed and reordered completions; app blkfuzz checks every byte
+//   xenstore  xenstored answers with garbage, truncated, oversized, wrong-id or wrong-type
+//             replies, none at all, or a burst of watch events; app xsfuzz checks its values
+//   disk      bits flipped or garbage written in the superblock, the journal extent, the
+//             database extent or the checksum extent of a disk sqlvfs wrote; sqlvfs reads it
+// A case is deterministic in its seed: `npm run fuzz -- --replay <target>:<seed>` runs it again.
+import { runWasm, RunResult } from "../harness/run.ts";
+import { Disk } from "../harness/blkback.ts";
+import { wasmPath } from "../lib/paths.ts";
+import { encodeMsg, XS } from "../harness/xs-wire.ts";
+
+export const TARGETS = ["blkif", "xenstore", "disk"] as const;
+export type Target = (typeof TARGETS)[number];
+export type Verdict = "ok" | "clear-error" | "trap" | "hang" | "wrong-data";
+export const VERDICTS: Verdict[] = ["ok", "clear-error", "trap", "hang", "wrong-data"];
+
+export interface CaseResult {
+  target: Target;
+  seed: number;
+  verdict: Verdict;
+  /** What was done to the guest. */
+  what: string;
+  /** The guest's result line, or how it ended. */
+  detail: string;
+}
+
+/** mulberry32: small, seeded, reproducible. */
+export function rng(seed: number): { next: () => number; int: (n: number) => number; pick: <T>(xs: readonly T[]) => T } {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number) => Math.floor(next() * n);
+  return { next, int, pick: (xs) => xs[int(xs.length)] };
+}
+
+/** The seed of case i of a session: spread so neighbouring sessions do not share cases. */
+export function caseSeed(session: number, i: number): number {
+  let x = (Math.imul(session ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(i + 1, 0xc2b2ae35)) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x ^= x >>> 15;
+  return x >>> 0;
+}
+
+/** The last line of the console that is a result line. */
+function resultLine(console: string): string | undefined {
+  return console.split("\n").filter((l) => /^(TEST PASS|FAIL:|SKIP)/.test(l)).pop();
+}
+
+/** How a run ended, before any data check: trap, hang (the harness's deadlock detector), or its result line. */
+function classify(r: RunResult, wrongData: RegExp): { verdict: Verdict; detail: string } {
+  if (r.trap) return { verdict: "trap", detail: r.detail };
+  if (r.outcome === "timeout") return { verdict: "hang", detail: r.detail };
+  const line = resultLine(r.console);
+  if (line && wrongData.test(line)) return { verdict: "wrong-data", detail: line };
+  if (line?.startsWith("TEST PASS")) return { verdict: "ok", detail: line };
+  // A failure must say what went wrong: a result line, a panic or a FATAL line.
+  const said = line ?? r.console.split("\n").filter((l) => /^(panic|FATAL|abort):/.test(l)).pop();
+  if (said && said.length > 12) return { verdict: "clear-error", detail: said };
+  return { verdict: "trap", detail: `ended (${r.detail}) without saying why: ${JSON.stringify(r.console.slice(-300))}` };
+}
+
+// ---- blkif ----
+
+function word(seed: number, w: number): number {
+  let x = (seed ^ Math.imul(w >>> 0, 0x9e3779b1) ^ Math.imul(Math.floor(w / 2 ** 32) >>> 0, 0x85ebca6b)) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/** blkcheck's pattern (assembly/apps/blkcheck/pattern.ts) over bytes [0, len). */
+function pattern(seed: number, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < len; i += 4) dv.setUint32(i, word(seed, i / 4), true);
+  return out;
+}
+
+export function blkifCase(seed: number): CaseResult {
+  const r = rng(seed);
+  const sectors = 128 + r.int(1024);
+  const pseed = r.int(2 ** 31);
+  const muts: string[] = [];
+  const plan = new Map<number, { kind: string; v: number }>();
+  let dom: any;
+  const nMut = 1 + r.int(3);
+  for (let k = 0; k < nMut; k++) {
+    const at = r.int(60);
+    const kind = r.pick(["id", "id-near", "op", "status", "dup", "prod-jump"] as const);
+    plan.set(at, { kind, v: r.int(2 ** 31) });
+    muts.push(`${kind}@${at}`);
+  }
+  let prev: bigint | undefined;
+  const mangle = (rsp: { id: bigint; op: number; status: number }, n: number) => {
+    const id = rsp.id;
+    const m = plan.get(n);
+    if (m) {
+      const { kind, v } = m;
+      if (kind === "id") rsp.id = BigInt.asUintN(64, BigInt(v) * 0x100000001n);
+      else if (kind === "id-near") rsp.id = BigInt(v % 70); // often a slot in use, maybe this very one
+      else if (kind === "op") rsp.op = (rsp.op + 1 + (v % 255)) % 256;
+      else if (kind === "status") rsp.status = [-1, -2, 1, 2, 7, -32768, 32767][v % 7];
+      else if (kind === "dup" && prev !== undefined) rsp.id = prev; // a second answer to a settled request
+      else if (kind === "prod-jump") {
+        // Once this response is on the ring, rsp_prod jumps: backwards, a little, or far ahead.
+        const delta = [-3, -1, 1, 2, 5, 31, 32, 33, 1000, 2 ** 31][v % 10];
+        dom.schedule(dom.monotonicNs(), () => {
+          const ref = Number(dom.xenstored.read(`/local/domain/${dom.domid}/device/vbd/51712/ring-ref`));
+          let page: Uint8Array;
+          try {
+            page = dom.gnttab.guestPage(ref);
+          } catch {
+            return; // the ring is gone already
+          }
+          const dv = new DataView(page.buffer, page.byteOffset + 8, 4); // rsp_prod (io/ring.h)
+          dv.setUint32(0, (dv.getUint32(0, true) + delta) >>> 0, true);
+          dom.vbds[0]?.port?.notify(); // and tells the guest, so it looks now
+        });
+      }
+    }
+    prev = id;
+  };
+  const delayMs = r.pick([0, 0, 1, 3]);
+  const reorder = r.next() < 0.5 ? 1 + r.int(1000) : undefined;
+  const disk = new Disk({ bytes: pattern(pseed, sectors * 512), faults: { mangle, delayMs, reorder } });
+  const what = `blkfuzz ${pseed} ${sectors} 300; faults ${muts.join(" ")}${delayMs ? ` delay ${delayMs} ms` : ""}${reorder ? ` reorder ${reorder}` : ""}`;
+  const run = runWasm({ wasm: wasmPath("blkfuzz"), cmdline: `${pseed} ${sectors} 300`, disks: [disk], setup: (d) => (dom = d) });
+  const c = classify(run, /^FAIL: wrong data/);
+  // A pass means every write was acknowledged and flushed: the disk must hold it.
+  if (c.verdict === "ok" && !Buffer.from(disk.current.subarray(0, sectors * 512)).equals(Buffer.from(pattern(pseed + 1, sectors * 512))))
+    return { target: "blkif", seed, verdict: "wrong-data", what, detail: "the guest passed, but the disk does not hold what it wrote" };
+  return { target: "blkif", seed, what, ...c };
+}
+
+// ---- xenstore ----
+
+export function xenstoreCase(seed: number): CaseResult {
+  const r = rng(seed);
+  const nMut = 1 + r.int(3);
+  const kinds: string[] = [];
+  const plan = new Map<number, string>();
+  for (let k = 0; k < nMut; k++) {
+    const at = r.int(40);
+    const kind = r.pick(["garbage", "truncated", "oversized", "wrong-id", "wrong-type", "none", "events", "events-many"] as const);
+    plan.set(at, kind);
+    kinds.push(`${kind}@${at}`);
+  }
+  // Replies changed in ways a client can always detect: any value it then accepts is wrong data.
+  const detectable = new Set(["oversized", "wrong-id", "wrong-type", "none", "events", "events-many"]);
+  let lied = false;
+  let n = 0;
+  const enc = new TextEncoder();
+  const event = (path: string, token: string) => encodeMsg({ type: XS.WATCH_EVENT, reqId: 0, txId: 0, payload: enc.encode(`${path}\0${token}\0`) });
+  const randomBytes = (len: number) => Uint8Array.from({ length: len }, () => r.int(256));
+  const concat = (parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+    let o = 0;
+    for (const p of parts) (out.set(p, o), (o += p.length));
+    return out;
+  };
+  const hooks = {
+    reply(req: { type: number; reqId: number }, bytes: Uint8Array): Uint8Array | undefined {
+      const kind = plan.get(n++);
+      if (!kind) return undefined;
+      if (!detectable.has(kind)) lied = true;
+      const dv = new DataView(bytes.buffer.slice(0));
+      const copy = new Uint8Array(dv.buffer);
+      switch (kind) {
+        case "garbage":
+          return randomBytes(r.int(5000));
+        case "truncated":
+          return bytes.subarray(0, r.int(bytes.length));
+        case "oversized": {
+          const len = 4097 + r.int(100000);
+          dv.setUint32(12, len, true);
+          return concat([copy.subarray(0, 16), randomBytes(Math.min(len, 2000 + r.int(6000)))]);
+        }
+        case "wrong-id":
+          dv.setUint32(4, (req.reqId + 1000 + r.int(2 ** 30)) >>> 0, true);
+          return copy;
+        case "wrong-type":
+          dv.setUint32(0, r.pick([XS.ERROR, XS.WATCH_EVENT, XS.DIRECTORY, XS.READ, XS.WRITE, 99, 2 ** 31].filter((t) => t !== req.type)), true);
+          return copy;
+        case "none":
+          return new Uint8Array(0);
+        case "events":
+          return concat([event(`/local/domain/1/data/k${r.int(8)}`, "fuzz"), event("/nowhere", `t${r.int(100)}`), bytes]);
+        case "events-many": {
+          const evs = Array.from({ length: 200 + r.int(2000) }, (_, i) => event(`/local/domain/1/data/x${i % 50}`, `tok${r.int(10)}`));
+          return concat([...evs, bytes]);
+        }
+      }
+      return undefined;
+    },
+  };
+  const what = `xsfuzz ${seed} 300; replies ${kinds.join(" ")}`;
+  const run = runWasm({ wasm: wasmPath("xsfuzz"), cmdline: `${seed} 300`, setup: (d) => (d.xenstored.hooks = hooks as any) });
+  // A value read back different from the one written is wrong data only when the reply was
+  // changed detectably; a stream rewritten into another well-formed reply is a lie no client can see.
+  const c = classify(run, lied ? /^$/ : /^FAIL: wrong data/);
+  return { target: "xenstore", seed, what, ...c };
+}
+
+// ---- disk images ----
+
+const DISK_ROWS = 60;
+const DISK_ROW_SIZE = 300;
+let baseDisk: { bytes: Uint8Array; expect: string } | undefined;
+
+/** A disk sqlvfs wrote (one transaction of 60 rows), and what `sqlvfs read` says about it. */
+function base(): { bytes: Uint8Array; expect: string } {
+  if (baseDisk) return baseDisk;
+  const disk = new Disk({ sectors: 4096 });
+  const w = runWasm({ wasm: wasmPath("sqlvfs"), cmdline: `write ${DISK_ROWS} ${DISK_ROW_SIZE}`, disks: [disk] });
+  if (!/^TEST PASS/m.test(w.console)) throw new Error(`fuzz: sqlvfs could not write the base disk:\n${w.console}`);
+  const rd = runWasm({ wasm: wasmPath("sqlvfs"), cmdline: "read", disks: [new Disk({ bytes: disk.durable.slice() })] });
+  const expect = /^sqlvfs: \d+ rows, checksum \d+$/m.exec(rd.console)?.[0];
+  if (!expect || !/^TEST PASS/m.test(rd.console)) throw new Error(`fuzz: sqlvfs cannot read the base disk:\n${rd.console}`);
+  return (baseDisk = { bytes: disk.durable.slice(), expect });
+}
+
+/** The extents the superblock names (layout.ts), in 4 KiB blocks. */
+function extents(img: Uint8Array): Record<string, [number, number]> {
+  const dv = new DataView(img.buffer, img.byteOffset, 4096);
+  const u = (o: number) => Number(dv.getBigUint64(o, true));
+  const out: Record<string, [number, number]> = { superblock: [0, 2], journal: [u(40), u(48)], database: [u(56), Math.ceil(u(72) / 4096) || u(64)] };
+  if (u(160) > 0) out.checksums = [u(152), u(160)];
+  return out;
+}
+
+export function diskCase(seed: number): CaseResult {
+  const r = rng(seed);
+  const b = base();
+  const img = b.bytes.slice();
+  const ext = extents(b.bytes);
+  const names = Object.keys(ext);
+  const muts: string[] = [];
+  const nMut = 1 + r.int(3);
+  for (let k = 0; k < nMut; k++) {
+    const name = r.pick(names);
+    const [start, count] = ext[name];
+    const block = start + r.int(Math.max(1, count));
+    const off = block * 4096 + r.int(4096);
+    if (off >= img.length) continue;
+    if (r.next() < 0.6) {
+      const bits = 1 + r.int(8);
+      for (let i = 0; i < bits; i++) {
+        const o = Math.min(img.length - 1, off + r.int(64));
+        img[o] ^= 1 << r.int(8);
+      }
+      muts.push(`${bits} bit flips in ${name} block ${block} near byte ${off % 4096}`);
+    } else {
+      const len = 1 + r.int(512);
+      for (let i = 0; i < len && off + i < img.length; i++) img[off + i] = r.int(256);
+      muts.push(`${len} garbage bytes in ${name} block ${block} at byte ${off % 4096}`);
+    }
+  }
+  const what = `sqlvfs read; ${muts.join(", ")}`;
+  const run = runWasm({ wasm: wasmPath("sqlvfs"), cmdline: "read", disks: [new Disk({ bytes: img })] });
+  const c = classify(run, /^FAIL: wrong data/);
+  // sqlvfs passes when SQLite read every row: then they must be the rows written.
+  if (c.verdict === "ok") {
+    const got = /^sqlvfs: \d+ rows, checksum \d+$/m.exec(run.console)?.[0];
+    if (got !== b.expect) return { target: "disk", seed, verdict: "wrong-data", what, detail: `read "${got}", but the disk holds "${b.expect}"` };
+  }
+  return { target: "disk", seed, what, ...c };
+}
+
+export function runCase(target: Target, seed: number): CaseResult {
+  if (target === "blkif") return blkifCase(seed);
+  if (target === "xenstore") return xenstoreCase(seed);
+  return diskCase(seed);
+}
