@@ -4,14 +4,27 @@
 //                                the VFS's requests for it
 //   sqlvfs read                  prints the row count and a checksum of every value
 //   sqlvfs open                  opens the database and prints "open ok"
+//   sqlvfs commits <n> <size>    n transactions, each inserting a row of size bytes and
+//                                rewriting an older one; prints requests per commit and time
+//   sqlvfs plain <mode> ...      the same, formatting a blank disk without block
+//                                checksums (layout version 1), for comparisons
 //
 // Each run prints "sqlvfs: <what happened>" lines, then exactly one result line:
 // TEST PASS, or FAIL: <the error, as the runtime reports it>.
 import { block, boot, console, sched, sqlite } from "../../runtime";
 import * as vfs from "../../runtime/sqlite/vfs";
+import * as blocksum from "../../runtime/sqlite/blocksum";
+import { time } from "../../runtime";
 
 function fail(why: string): void {
   console.log("FAIL: " + why);
+}
+
+/** x / n with two decimals ("3.25"). */
+function hundredths(x: i64, n: i64): string {
+  const c = (x * 100 + n / 2) / n;
+  const f = c % 100;
+  return (c / 100).toString() + "." + (f < 10 ? "0" : "") + f.toString();
 }
 
 function value(i: i64, size: i32): string {
@@ -28,7 +41,11 @@ function value(i: i64, size: i32): string {
 }
 
 function main(): void {
-  const args = boot.args();
+  let args = boot.args();
+  if (args.length > 0 && args[0] == "plain") {
+    vfs.setFormatChecksums(false);
+    args = args.slice(1);
+  }
   const mode = args.length > 0 ? args[0] : "";
   const o = sched.wait(block.open());
   if (!o.ok) return fail(o.error);
@@ -41,6 +58,7 @@ function main(): void {
     const rows = I64.parseInt(args[1]);
     const size = I32.parseInt(args[2]);
     const r0 = vfs.reads, w0 = vfs.writes, b0 = vfs.barriers, f0 = vfs.flushes;
+    const t0 = blocksum.tableWrites, tf0 = blocksum.tableFlushes, tr0 = blocksum.tableReads + blocksum.preReads;
     if (!db.begin()) return fail(db.error);
     const top = db.statement("SELECT ifnull(max(i), 0) FROM t");
     const base = top.step() ? top.columnInt(0) : 0;
@@ -50,7 +68,31 @@ function main(): void {
     if (!db.commit()) return fail(db.error);
     console.log("sqlvfs: wrote " + rows.toString() + " rows of " + size.toString() + " bytes in one transaction: " +
       (vfs.writes - w0).toString() + " write requests, " + (vfs.barriers - b0).toString() + " barriers, " +
-      (vfs.flushes - f0).toString() + " flushes, " + (vfs.reads - r0).toString() + " reads");
+      (vfs.flushes - f0).toString() + " flushes, " + (vfs.reads - r0).toString() + " reads; checksums: " +
+      (blocksum.tableWrites - t0).toString() + " writes, " + (blocksum.tableFlushes - tf0).toString() + " flushes, " +
+      (blocksum.tableReads + blocksum.preReads - tr0).toString() + " reads");
+  } else if (mode == "commits") {
+    const n = I32.parseInt(args[1]);
+    const size = I32.parseInt(args[2]);
+    const r0 = vfs.reads, w0 = vfs.writes, b0 = vfs.barriers, f0 = vfs.flushes;
+    const t0 = blocksum.tableWrites, tf0 = blocksum.tableFlushes, tr0 = blocksum.tableReads, p0 = blocksum.preReads;
+    const ins = db.statement("INSERT INTO t (v) VALUES (?)");
+    const upd = db.statement("UPDATE t SET v = ? WHERE i = ?");
+    const start = time.monotonic();
+    for (let i: i64 = 1; i <= n; i++) {
+      if (!ins.bindText(1, value(i, size)).run()) return fail(db.error);
+      const id = db.lastInsertRowid();
+      if (id > 1 && !upd.bindText(1, value(id / 2, size)).bindInt(2, id / 2).run()) return fail(db.error);
+    }
+    const ns = time.monotonic() - start;
+    // Each statement is one transaction: two commits per iteration (one for the first).
+    const commits = 2 * n - 1;
+    const tw = blocksum.tableWrites - t0, tf = blocksum.tableFlushes - tf0, tr = blocksum.tableReads - tr0 + blocksum.preReads - p0;
+    console.log("sqlvfs: " + commits.toString() + " commits of " + size.toString() + "-byte rows: per commit " +
+      hundredths(vfs.writes - w0 + tw, commits) + " writes (" + hundredths(tw, commits) + " of checksums), " + hundredths(vfs.barriers - b0, commits) + " barriers, " +
+      hundredths(vfs.flushes - f0 + tf, commits) + " flushes (" + hundredths(tf, commits) + " for checksums), " + hundredths(vfs.reads - r0 + tr, commits) + " reads (" +
+      hundredths(tr, commits) + " for checksums)");
+    console.log("bench: commit_us=" + hundredths(ns / 1000, commits));
   } else if (mode == "read") {
     const q = db.statement("SELECT i, v FROM t ORDER BY i");
     let n: i64 = 0;

@@ -31,14 +31,16 @@
 //     rewritten identical), so SQLite keeps its full sync sequence (synchronous=FULL).
 //
 // Everything read from the disk is hostile: superblocks are checksummed and
-// range-checked (layout.check), a foreign disk is refused and never overwritten, and
-// SQLite itself checks database pages (PRAGMA cell_size_check, defensive mode).
+// range-checked (layout.check), a foreign disk is refused and never overwritten, every
+// journal and database sector read is checked against its CRC-32C (blocksum.ts; layout
+// version 2), and SQLite itself checks database pages (PRAGMA cell_size_check, defensive mode).
 import * as c from "./sqlite3";
 import * as L from "./layout";
 import * as abi from "../abi";
 import * as time from "../time";
 import * as sched from "../sched";
 import { BlockOp, BufferPool, Device } from "../block";
+import { Sums } from "./blocksum";
 
 const BLOCK = <u64>L.BLOCK;
 /** Dirty blocks a file may hold before they are written back (not flushed): 1 MiB. */
@@ -69,6 +71,8 @@ class Mount {
   spb: u64;
   maxPages: i32;
   pool: BufferPool = new BufferPool(16);
+  /** Block checksums (layout version 2); null on a version-1 disk. */
+  sums: Sums | null = null;
   constructor(
     public dev: Device,
     public sb: L.Superblock,
@@ -83,10 +87,16 @@ class Mount {
     this.nextSlot = slot ^ 1;
     this.spb = BLOCK / <u64>dev.info().sectorSize;
     this.maxPages = min(dev.info().maxPages, 32);
+    if (sb.version >= L.VERSION) this.sums = new Sums(dev, sb, this.spb);
   }
 }
 
 let mounted: Mount | null = null;
+/** Format blank disks with block checksums (layout version 2); false: version 1, for benchmarks. */
+export let formatChecksums: bool = true;
+export function setFormatChecksums(on: bool): void {
+  formatChecksums = on;
+}
 let lastError = "";
 
 /** The disk-level reason for the last failed call ("" if none), cleared by reading. */
@@ -133,7 +143,7 @@ export function mount(dev: Device, name: string): string {
     return where + "sector size " + info.sectorSize.toString() + " does not divide the 4 KiB block";
   const blocks = info.sectors / (BLOCK / <u64>info.sectorSize);
   const spb = BLOCK / <u64>info.sectorSize;
-  if (blocks < L.MIN_BLOCKS)
+  if (blocks < L.SUPER_BLOCKS)
     return where + "the disk has " + blocks.toString() + " blocks of 4 KiB; a database needs at least " + L.MIN_BLOCKS.toString();
   const pool = new BufferPool(2);
   const pages = pool.take(2);
@@ -149,11 +159,14 @@ export function mount(dev: Device, name: string): string {
     if (k == L.Copy.Corrupt) corrupt = true;
     if (k != L.Copy.Valid) continue;
     const p = pages[i];
-    if (L.version(p) != L.VERSION)
-      return where + "the superblock is version " + L.version(p).toString() + "; this runtime reads version " + L.VERSION.toString() + " (a disk from a newer Morgana?)";
+    if (L.version(p) != L.VERSION && L.version(p) != L.VERSION_PLAIN)
+      return where + "the superblock is version " + L.version(p).toString() + "; this runtime reads versions 1 and 2 (a disk from a newer Morgana?)";
     if (L.blockSize(p) != <u32>L.BLOCK) return where + "the superblock says " + L.blockSize(p).toString() + "-byte blocks; this runtime uses 4096";
-    const g = L.decode(p).generation;
-    if (best < 0 || g > bestGen) {
+    const g = L.generation(p);
+    // Updates alternate copies with generation + 1: two copies of one generation are not ours.
+    if (best >= 0 && g == bestGen)
+      return where + "the superblock is inconsistent: both copies claim generation " + g.toString() + "; restore the disk from a backup";
+    if (best < 0 || L.newer(g, bestGen)) {
       best = i;
       bestGen = g;
     }
@@ -163,8 +176,12 @@ export function mount(dev: Device, name: string): string {
   if (best < 0) {
     if (kinds[0] == L.Copy.Blank && kinds[1] == L.Copy.Blank) {
       if (info.readOnly) return where + "the disk is blank and read-only: nothing to open";
-      sb = L.format(blocks, name);
-      sb.name = name;
+      const least = formatChecksums ? L.MIN_BLOCKS : L.MIN_PLAIN;
+      if (blocks < least) {
+        pool.putAll(pages);
+        return where + "the disk has " + blocks.toString() + " blocks of 4 KiB; a database needs at least " + least.toString();
+      }
+      sb = L.format(blocks, name, formatChecksums);
       sb.generation = 0; // the first update below writes generation 1 to copy A
       const m = new Mount(dev, sb, 1);
       mounted = m;
@@ -200,6 +217,7 @@ function writeSuper(m: Mount): string {
   sb.generation++;
   sb.dbBytes = m.db.durable;
   sb.journalBytes = m.journal.durable;
+  if (m.sums != null) m.sums!.recording(sb.dbBytes, sb.journalBytes);
   const page = m.pool.get();
   if (page == 0) return "out of memory for an I/O page";
   L.encode(sb, page);
@@ -222,6 +240,7 @@ function writeSuper(m: Mount): string {
     return "superblock update: " + e;
   }
   m.nextSlot ^= 1;
+  if (m.sums != null) m.sums!.recorded(sb.dbBytes, sb.journalBytes);
   return "";
 }
 
@@ -273,7 +292,13 @@ function readBlocks(m: Mount, f: File, first: u64, pages: Array<usize>): string 
     ops.push(m.dev.read((f.start + first + <u64>k) * m.spb, pages.slice(k, k + n)));
     reads++;
   }
-  return finish(ops);
+  const e = finish(ops);
+  if (e.length > 0 || m.sums == null) return e;
+  for (let k = 0; k < pages.length; k++) {
+    const v = m.sums!.verify(f.start, f.size, first + <u64>k, pages[k]);
+    if (v.length > 0) return v;
+  }
+  return "";
 }
 
 export function read(fid: i32, buf: usize, amt: i32, off: i64): i32 {
@@ -307,7 +332,10 @@ export function read(fid: i32, buf: usize, amt: i32, off: i64): i32 {
       reads++;
       i = j;
     }
-    const e = finish(ops);
+    let e = finish(ops);
+    // Every block read from disk is checked before SQLite sees a byte of it.
+    if (e.length == 0 && m.sums != null)
+      for (let k = 0; k < missing.length && e.length == 0; k++) e = m.sums!.verify(f.start, f.size, missing[k], got.get(missing[k]));
     if (e.length == 0) {
       let pos = o;
       let out = buf;
@@ -374,6 +402,13 @@ function writeBack(m: Mount, f: File): string {
   if (f.dirty.size == 0) return "";
   const keys = f.dirty.keys();
   keys.sort((a: u64, b: u64): i32 => (a < b ? -1 : a > b ? 1 : 0));
+  if (m.sums != null) {
+    // The blocks' checksums go to disk first (durably where a cut could leave either content).
+    const all = new Array<usize>();
+    for (let k = 0; k < keys.length; k++) all.push(f.dirty.get(keys[k]));
+    const s = m.sums!.prepare(f.start, keys, all);
+    if (s.length > 0) return s;
+  }
   const ops = new Array<BlockOp>();
   let i = 0;
   while (i < keys.length) {
@@ -386,7 +421,10 @@ function writeBack(m: Mount, f: File): string {
     i = j;
   }
   const e = finish(ops);
-  if (e.length > 0) return e; // the blocks stay dirty: a later sync retries
+  if (e.length > 0) {
+    if (m.sums != null) m.sums!.failed(f.start, keys);
+    return e; // the blocks stay dirty: a later sync retries
+  }
   for (let k = 0; k < keys.length; k++) m.pool.put(f.dirty.get(keys[k]));
   f.dirty.clear();
   return "";
