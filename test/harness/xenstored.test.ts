@@ -200,3 +200,61 @@ describe("watches", () => {
     expect(req(XS.READ, strings("domid")).map((m) => m.text)).toEqual(["1"]);
   });
 });
+
+describe("hostile modes (tests of the guest's deadlines and bounds)", () => {
+  test("silentFrom: requests from the n-th on are taken off the ring and never answered", () => {
+    const { xs, req, u32 } = setup();
+    xs.hostile = { silentFrom: 1 };
+    expect(req(XS.READ, strings("domid"))).toEqual([{ type: XS.READ, reqId: 1, txId: 0, text: "1" }]);
+    expect(req(XS.READ, strings("name"))).toEqual([]);
+    expect(req(XS.WRITE, Buffer.from("data/x\0v"))).toEqual([]);
+    expect(u32(RING.REQ_CONS)).toBe(u32(RING.REQ_PROD)); // consumed all the same
+    expect(xs.unanswered).toBe(2);
+    expect(xs.read("/local/domain/1/data/x")).toBeUndefined(); // nor carried out
+  });
+
+  test("hold: a reply goes out only before the next request's, so it arrives after its deadline", () => {
+    const { xs, req } = setup();
+    xs.hostile = { hold: [0] };
+    expect(req(XS.READ, strings("name"))).toEqual([]);
+    expect(req(XS.READ, strings("domid"))).toEqual([
+      { type: XS.READ, reqId: 1, txId: 0, text: "guest" },
+      { type: XS.READ, reqId: 2, txId: 0, text: "1" },
+    ]);
+  });
+
+  test("hold, then releaseHeld(): the late reply goes out without another request", () => {
+    const { xs, req, take } = setup();
+    xs.hostile = { hold: [0] };
+    expect(req(XS.READ, strings("domid"))).toEqual([]);
+    xs.releaseHeld();
+    expect(parse(take())).toEqual([{ type: XS.READ, reqId: 1, txId: 0, text: "1" }]);
+  });
+
+  test("flood: n events for a watch, made as the ring takes them, in order after what was queued", () => {
+    const { xs, req, take } = setup();
+    req(XS.WATCH, strings("data", "tok"));
+    expect(xs.flood("nobody", 5)).toBe(false);
+    expect(xs.flood("tok", 100_000, (i) => `/local/domain/1/data/${i % 3}`)).toBe(true);
+    let events = 0;
+    const seen = new Set<string>();
+    let buf = Buffer.alloc(0);
+    for (let rounds = 0; rounds < 1_000_000 && events < 100_000; rounds++) {
+      // The ring holds whole messages and pieces of them: parse what is complete.
+      buf = Buffer.concat([buf, take()]);
+      let p = 0;
+      while (p + 16 <= buf.length && p + 16 + buf.readUInt32LE(p + 12) <= buf.length) {
+        const [m] = parse(buf.subarray(p, p + 16 + buf.readUInt32LE(p + 12)));
+        expect(m.type).toBe(XS.WATCH_EVENT);
+        seen.add(m.text);
+        events++;
+        p += 16 + buf.readUInt32LE(p + 12);
+      }
+      buf = buf.subarray(p);
+    }
+    expect(events).toBe(100_000);
+    expect([...seen].sort()).toEqual(["data/0\0tok\0", "data/1\0tok\0", "data/2\0tok\0"]); // relative, as the watch
+    expect(xs.hasOutput()).toBe(false);
+    expect(req(XS.READ, strings("domid"))).toEqual([{ type: XS.READ, reqId: 2, txId: 0, text: "1" }]);
+  });
+});

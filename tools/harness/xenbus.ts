@@ -22,3 +22,24 @@ export function toolstackDevice(xs: Xenstored, domid: number, frontend: string, 
   xs.write(`${backend}/frontend`, frontend);
   xs.write(`${backend}/frontend-id`, String(domid));
 }
+
+/**
+ * A backend's xenbus side misbehaving, for tests of the frontend's deadlines and
+ * strict parsing. Each one is something a broken or hostile backend can do.
+ */
+export interface XenbusFaults {
+  /** Stay in Initialising: never offer InitWait. */
+  stayInitialising?: boolean;
+  /** Stay in InitWait: ignore the frontend's Initialised, never connect. */
+  neverConnect?: boolean;
+  /** Write this as the state instead of Connected's "4" ("99", "4x", ""). */
+  connectedState?: string;
+  /** Ignore the frontend's Closing and Closed: never close, never unmap the ring. */
+  neverClose?: boolean;
+  /**
+   * Leave Connected instead of answering request n (counted from 0 in execution
+   * order): write leaveWith ("5" Closing by default), or with null remove the state node.
+   */
+  leaveAt?: number;
+  leaveWith?: string | null;
+}

@@ -3,6 +3,8 @@
 // standard domU tree, permissions, transactions (EAGAIN on conflict) and watches
 // (an initial event on registration, as the real daemon sends).
 // It runs when the guest notifies the store port and when the guest blocks.
+// Hostile modes for tests (`hostile`, flood()): a xenstored that stops answering,
+// answers late, or floods a watch with events.
 import { EACCES, EAGAIN, EBUSY, EEXIST, EINVAL, ENOENT, ENOSYS, GuestFault } from "./errno.ts";
 import { BackendEnd } from "./event-channels.ts";
 import { XsTree, XsError, Perm, parsePerm, permString, canonical } from "./xs-tree.ts";
@@ -22,6 +24,23 @@ export interface XenstoredHooks {
   beforeRequest?(req: XsMsg, xs: Xenstored): void;
   /** Returns raw bytes to send instead of the reply (malformed-reply tests). */
   reply?(req: XsMsg, reply: Uint8Array, xs: Xenstored): Uint8Array | undefined;
+}
+
+/** A xenstored that misbehaves (tests of the guest's deadlines and bounds). */
+export interface XenstoredFaults {
+  /** From this request on (counted from 0), requests are taken off the ring and never answered. */
+  silentFrom?: number;
+  /** Requests (counted from 0) whose output is held back until the next request's, or releaseHeld(). */
+  hold?: number[];
+}
+
+/** n watch events, made as the ring takes them (a flood costs no memory here). */
+class Flood {
+  constructor(
+    public left: number,
+    readonly make: (i: number) => Uint8Array,
+    public i = 0,
+  ) {}
 }
 
 interface Watch {
@@ -47,6 +66,11 @@ export class Xenstored {
   hooks: XenstoredHooks = {};
   /** Deliver at most one reply byte per service (byte-at-a-time parsing tests). */
   trickle = false;
+  /** Misbehaviour (tests): see XenstoredFaults. */
+  hostile: XenstoredFaults = {};
+  /** Requests taken and never answered (hostile.silentFrom), and outputs held back now. */
+  unanswered = 0;
+  private held: Uint8Array[] = [];
   /** Protocol violations by the guest, in order. */
   readonly faults: string[] = [];
   port?: BackendEnd;
@@ -59,7 +83,7 @@ export class Xenstored {
   private broken = false;
   private inbuf: Uint8Array = new Uint8Array(0);
   private skip = 0;
-  private out: Uint8Array[] = [];
+  private out: (Uint8Array | Flood)[] = [];
   private send(m: XsMsg): void {
     this.out.push(encodeMsg(m));
   }
@@ -119,10 +143,22 @@ export class Xenstored {
     if (used > RING.SIZE) return this.fault(`response ring indices are corrupt (prod ${rspProd}, cons ${rspCons})`);
     let room = RING.SIZE - used;
     if (this.trickle) room = Math.min(room, 1);
+    const bytes = new Uint8Array(dv.buffer, r + RING.RSP, RING.SIZE);
     while (room > 0 && this.out.length > 0) {
-      const head = this.out[0];
+      let head = this.out[0];
+      if (head instanceof Flood) {
+        // The next event of a flood, made now.
+        const m = head.make(head.i++);
+        if (--head.left <= 0) this.out.shift();
+        this.out.unshift(m);
+        head = m;
+      }
       const n = Math.min(room, head.length);
-      for (let i = 0; i < n; i++) dv.setUint8(r + RING.RSP + ((rspProd + i) & (RING.SIZE - 1)), head[i]);
+      // At most two copies: up to the ring's end, then from its start.
+      const at = rspProd & (RING.SIZE - 1);
+      const first = Math.min(n, RING.SIZE - at);
+      bytes.set(head.subarray(0, first), at);
+      if (n > first) bytes.set(head.subarray(first, n), 0);
       rspProd = (rspProd + n) >>> 0;
       room -= n;
       if (n === head.length) this.out.shift();
@@ -164,6 +200,27 @@ export class Xenstored {
     this.runJs();
   }
 
+  /**
+   * Queues n events for the guest's watch with this token (after the output
+   * already queued), for the watched path or path(i). Returns false when the
+   * guest has no such watch.
+   */
+  flood(token: string, n: number, path?: (i: number) => string): boolean {
+    const w = this.watches.find((x) => x.token === token);
+    if (!w || n <= 0) return false;
+    const same = this.event(w, w.path);
+    this.out.push(new Flood(n, path ? (i) => this.event(w, path(i)) : () => same));
+    return true;
+  }
+
+  /** Sends the output held back by hostile.hold now. */
+  releaseHeld(): void {
+    if (!this.held.length) return;
+    this.out.push(...this.held);
+    this.held = [];
+    this.pump();
+  }
+
   /** A dom0 watch: cb runs synchronously after each change at or below path. */
   watch(path: string, cb: (path: string) => void): void {
     this.jsWatches.push({ path, cb });
@@ -199,7 +256,31 @@ export class Xenstored {
   }
 
   private handle(req: XsMsg): void {
-    this.requests++;
+    const n = this.requests++;
+    const f = this.hostile;
+    if (f.silentFrom !== undefined && n >= f.silentFrom) {
+      this.unanswered++; // a stuck daemon: the request is taken and nothing ever comes back
+      return;
+    }
+    // A late answer goes out before the next request's.
+    if (this.held.length) {
+      this.out.push(...this.held);
+      this.held = [];
+    }
+    const hold = f.hold?.includes(n) ?? false;
+    const out = this.out;
+    if (hold) this.out = [];
+    try {
+      this.answer(req);
+    } finally {
+      if (hold) {
+        this.held = this.out as Uint8Array[];
+        this.out = out;
+      }
+    }
+  }
+
+  private answer(req: XsMsg): void {
     this.hooks.beforeRequest?.(req, this);
     const events: Uint8Array[] = [];
     let reply: XsMsg;

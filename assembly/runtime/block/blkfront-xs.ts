@@ -15,13 +15,22 @@
 // InitWait) and checked again at InitWait: an offer that shrank is refused.
 // We use up to MAX_RING_ORDER, on contiguous I/O pages; order 0 publishes
 // ring-ref, a larger one ring-page-order and ring-ref0..N-1.
+//
+// Deadlines (OpenOptions, defaults in xen/xenbus.ts and xen/xenstore.ts): each
+// xenstore request 10 s, each backend state of the handshake 30 s, the close
+// 5 s, and after our Closed the backend's unmapping of the ring UNMAP_WAIT_NS.
+// Refused backend values close the device again; a backend that then does not
+// close costs the close deadline, and the refusal is reported all the same.
+// Once connected, the backend leaving Connected (Closing, Closed, its state
+// node gone, a state that is no XenbusState) fails the device and every
+// request in flight (Blkfront.fatal) with the reason.
 import * as abi from "../abi";
 import * as iopage from "../iopage";
-import { AllSettled, Future, Task, sleep } from "../sched";
+import { AllSettled, Future, State, Task, sleep } from "../sched";
 import { allocUnbound, Channel } from "../xen/evtchn";
 import { initShared } from "../xen/ring";
-import { Frontend } from "../xen/xenbus";
-import { XsReply, Xenstore } from "../xen/xenstore";
+import { CLOSE_TIMEOUT_NS, CONNECT_TIMEOUT_NS, Frontend, StateWait } from "../xen/xenbus";
+import { XsReply, Xenstore, seconds } from "../xen/xenstore";
 import { Blkfront, MAX_INDIRECT_SEGMENTS } from "./blkfront";
 import * as b from "./blkif";
 
@@ -43,6 +52,33 @@ export class Negotiated {
   /** max-ring-page-order as offered, and the order in use. */
   maxRingPageOrder: u32 = 0;
   ringPageOrder: u32 = 0;
+}
+
+/** How long a disconnect waits for the backend to unmap the ring after Closed (Linux blkback unmaps on our Closed). */
+export const UNMAP_WAIT_NS: i64 = 10_000_000_000;
+const UNMAP_POLL_NS: i64 = 10_000_000;
+
+/** Deadlines of open() and close(); the defaults are the module constants. */
+export class OpenOptions {
+  /** Each backend state the handshake waits for (InitWait, Connected). */
+  connectTimeoutNs: i64 = CONNECT_TIMEOUT_NS;
+  /** The backend's answer to our Closing. */
+  closeTimeoutNs: i64 = CLOSE_TIMEOUT_NS;
+  /** The backend's unmapping of the ring after our Closed. */
+  unmapTimeoutNs: i64 = UNMAP_WAIT_NS;
+}
+
+/** Fails the device when the backend leaves Connected (the frontend's monitor rejects; close() cancels it). */
+class BackendLost extends Future {
+  constructor(
+    public front: Blkfront,
+    public monitor: StateWait,
+  ) {
+    super();
+  }
+  wake(from: Future): void {
+    if (from.state == State.Rejected) this.front.fatal(this.monitor.why);
+  }
 }
 
 /** The largest ring we ask for: 4 pages, 128 requests in flight. */
@@ -90,10 +126,13 @@ export class Connect extends Task {
   constructor(
     public xs: Xenstore,
     public devid: string,
+    public opts: OpenOptions = new OpenOptions(),
   ) {
     super();
     this.name = "vbd " + devid;
     this.fe = new Frontend(xs, "vbd", devid);
+    this.fe.connectTimeoutNs = opts.connectTimeoutNs;
+    this.fe.closeTimeoutNs = opts.closeTimeoutNs;
     this.negotiated.devid = devid;
   }
 
@@ -117,6 +156,7 @@ export class Connect extends Task {
       // Step 1b: the ring order the backend offers. Without a backend path the xenbus connect
       // below gives the clear error; order 0 meanwhile.
       const r = this.backendReq!;
+      if (!r.ok && r.errno != abi.ENOENT && r.errno != abi.EACCES) return this.bail(this.fe.path + ": " + r.error);
       this.stage = 11;
       if (r.ok) this.await((this.orderReq = this.xs.read(r.text() + "/max-ring-page-order")));
       else this.await(r);
@@ -124,6 +164,7 @@ export class Connect extends Task {
       const r = this.orderReq;
       const v = new StaticArray<u64>(1);
       let want: u32 = 0;
+      if (r && !r.ok && r.errno != abi.ENOENT) return this.bail(this.fe.path + ": " + r.error);
       if (r && r.ok) {
         if (!parseU64(r.text(), v) || v[0] > 16) return this.bail(this.keyError("max-ring-page-order", r.text(), "is not a ring order (0..16)"));
         want = <u32>min<u64>(v[0], <u64>MAX_RING_ORDER);
@@ -141,10 +182,14 @@ export class Connect extends Task {
     } else if (this.stage == 3) {
       if (!this.readConnectKeys()) return;
       const n = this.negotiated;
-      this.front = new Blkfront(this.name, this.ringPage, this.ringOrder, this.ch!, n.backendDomid, <u16>I32.parseInt(this.devid), n.indirectSegments);
+      const front = new Blkfront(this.name, this.ringPage, this.ringOrder, this.ch!, n.backendDomid, <u16>I32.parseInt(this.devid), n.indirectSegments);
+      this.front = front;
+      const m = this.fe.monitor;
+      if (m) m.addWaiter(new BackendLost(front, m));
       this.finish();
     } else if (this.stage == 4) {
-      this.bail(this.refusal);
+      // The refusal stands whether or not the backend closed in time.
+      this.bail(a!.failed ? this.refusal + " (closing the device: " + a!.error + ")" : this.refusal);
     }
   }
 
@@ -309,10 +354,6 @@ export function endRing(refs: Array<i32>, page: usize, order: u32): bool {
   return true;
 }
 
-/** How long a disconnect waits for the backend to unmap the ring after Closed (Linux blkback unmaps on our Closed). */
-const UNMAP_WAIT_NS: i64 = 10_000_000_000;
-const UNMAP_POLL_NS: i64 = 10_000_000;
-
 /** The orderly disconnect: drain, xenbus Closing → Closed, then end the ring grant once the backend unmapped it. */
 export class Disconnect extends Task {
   stage: i32 = 0;
@@ -322,6 +363,7 @@ export class Disconnect extends Task {
     public front: Blkfront,
     public fe: Frontend,
     public ringRefs: Array<i32>,
+    public unmapWaitNs: i64 = UNMAP_WAIT_NS,
   ) {
     super();
   }
@@ -349,14 +391,14 @@ export class Disconnect extends Task {
   private tryEnd(): void {
     const f = this.front;
     const done = endRing(this.ringRefs, f.ringPage, f.ringOrder);
-    if (!done && this.waited < UNMAP_WAIT_NS) {
+    if (!done && this.waited < this.unmapWaitNs) {
       this.waited += UNMAP_POLL_NS;
       this.await(sleep(UNMAP_POLL_NS));
       return;
     }
     f.releasePages();
     if (this.closeError.length > 0) return this.fail(this.closeError);
-    if (!done) return this.fail(f.name + ": the backend still maps the ring " + (UNMAP_WAIT_NS / 1_000_000_000).toString() + " s after closing");
+    if (!done) return this.fail(f.name + ": the backend still maps the ring " + seconds(this.unmapWaitNs) + " after closing");
     this.finish();
   }
 }

@@ -31,15 +31,17 @@
 // stay the backend's for good and MUST NOT be reused, returned to a pool or
 // freed. So a batch is finished when every op has settled (sched.AllSettled),
 // and its pages are free when, besides, no op has `shared` set.
+import * as abi from "../abi";
 import * as iopage from "../iopage";
 import { Future, Task, spawn } from "../sched";
 import { Xenstore, XsReply } from "../xen/xenstore";
 import * as xenstore from "../xen/xenstore";
 import { BlockOp, Blkfront } from "./blkfront";
-import { Connect, Disconnect, Negotiated } from "./blkfront-xs";
+import { Connect, Disconnect, Negotiated, OpenOptions } from "./blkfront-xs";
 import * as b from "./blkif";
 
 export { BlockOp } from "./blkfront";
+export { OpenOptions } from "./blkfront-xs";
 
 const PAGE: u32 = 4096;
 
@@ -130,7 +132,7 @@ export class Device {
 
   /** Waits for every request, then disconnects (xenbus Closing → Closed) and frees the ring. */
   close(): Future {
-    return spawn(new Disconnect(this.front, this.connect.fe, this.connect.ringRefs));
+    return spawn(new Disconnect(this.front, this.connect.fe, this.connect.ringRefs, this.connect.opts.unmapTimeoutNs));
   }
 
   private rw(op: u8, sector: u64, pages: Array<usize>, count: u32): BlockOp {
@@ -177,6 +179,7 @@ export class OpenOp extends Task {
   constructor(
     public xs: Xenstore,
     public devid: string,
+    public opts: OpenOptions,
   ) {
     super();
   }
@@ -189,6 +192,7 @@ export class OpenOp extends Task {
     }
     if (this.stage == 1) {
       const l = this.list!;
+      if (!l.ok && l.errno != abi.ENOENT && l.errno != abi.EACCES) return this.fail("block: listing the virtual disks: " + l.error);
       const ids = l.ok ? l.list() : new Array<string>();
       if (ids.length == 0) return this.fail("block: no virtual disk — is there a disk line in the xl config?");
       // The lowest device number is the first disk (xvda = 51712).
@@ -198,7 +202,7 @@ export class OpenOp extends Task {
     }
     if (this.stage <= 1) {
       this.stage = 2;
-      this.await((this.connect = spawn(new Connect(this.xs, this.devid))));
+      this.await((this.connect = spawn(new Connect(this.xs, this.devid, this.opts))));
       return;
     }
     if (a!.failed) return this.fail(a!.error);
@@ -208,9 +212,14 @@ export class OpenOp extends Task {
   }
 }
 
-/** Connects to a virtual disk: devid as in device/vbd/<devid> ("" = the first one). */
-export function open(devid: string = ""): OpenOp {
-  return spawn(new OpenOp(xenstore.open(), devid));
+/**
+ * Connects to a virtual disk: devid as in device/vbd/<devid> ("" = the first one).
+ * Every wait has a deadline (opts; defaults: 10 s per xenstore request, 30 s per
+ * backend state while connecting, 5 s for the close): a backend or xenstored
+ * that never answers makes open() or close() reject, naming the device and the state.
+ */
+export function open(devid: string = "", opts: OpenOptions | null = null): OpenOp {
+  return spawn(new OpenOp(xenstore.open(), devid, opts ? opts : new OpenOptions()));
 }
 
 /** Page buffers for requests, so callers do not allocate per request; I/O pages, never heap. */

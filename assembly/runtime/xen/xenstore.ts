@@ -3,19 +3,45 @@
 // xenstored is another domain: every reply is checked before use. An oversized
 // reply is drained so the stream stays in step, a reply to no request is
 // dropped, and a malformed one fails its request; none of them traps.
+//
+// Deadlines. Each request has one (requestTimeoutNs, REQUEST_TIMEOUT_NS = 10 s
+// by default; per client, or per request through request()): a request
+// xenstored has not answered by then rejects with "xenstore read <path>: no
+// reply from xenstored in 10 s". A request still waiting for room on the ring
+// is simply withdrawn; one already sent keeps its id reserved (abandoned) until
+// its late reply comes and is dropped, so that reply can never be taken for a
+// newer request's. After MAX_ABANDONED such requests the connection is given
+// up (every request then fails at once, naming why).
+//
+// Watch events coalesce: a watch holds at most one pending event per path and
+// at most MAX_PENDING_EVENTS paths; past that they collapse into one event for
+// the watched path itself ("something below changed: read again"). Memory stays
+// bounded however many events xenstored sends to a watch nobody reads.
 import * as abi from "../abi";
 import * as boot from "../boot";
 import * as iopage from "../iopage";
-import { Future, Task, spawn } from "../sched";
+import { Future, Sleep, State, Task, sleep, spawn } from "../sched";
 import { ByteRing } from "./byte-ring";
 import { Channel, EventHandler, bound } from "./evtchn";
 import * as w from "./xs-wire";
 
+/** How long a request waits for its reply by default (Xenstore.requestTimeoutNs). */
+export const REQUEST_TIMEOUT_NS: i64 = 10_000_000_000;
+/** Requests sent and timed out, whose replies never came, before the connection is given up. */
+export const MAX_ABANDONED: i32 = 64;
+/** Distinct paths a watch keeps pending before they collapse into one event for the watched path. */
+export const MAX_PENDING_EVENTS: i32 = 16;
+/** Linux's ETIMEDOUT: the errno of a request xenstored did not answer in time. */
+export const ETIMEDOUT: i32 = 110;
+
 /** The reply to one request: resolved with the payload, or rejected ("xenstore read name: ENOENT"). */
 export class XsReply extends Future {
   payload: Uint8Array = new Uint8Array(0);
-  /** errno from XS_ERROR, or EIO for a malformed reply. */
+  /** errno from XS_ERROR, or EIO for a malformed reply, ETIMEDOUT when xenstored did not answer. */
   errno: i32 = 0;
+  /** The deadline while waiting for the reply. */
+  timer: Sleep | null = null;
+  timeoutNs: i64 = 0;
   constructor(
     public xs: Xenstore,
     public type: u32,
@@ -38,22 +64,48 @@ export class XsReply extends Future {
     return l ? l : new Array<string>();
   }
 
+  // The deadline's timer wakes the reply itself.
+  wake(from: Future): void {
+    if (from === this.timer && from.ok) {
+      this.timer = null;
+      this.xs.expire(this);
+    }
+  }
+
+  protected settle(state: State, error: string): void {
+    const t = this.timer;
+    this.timer = null;
+    if (t) t.cancel();
+    super.settle(state, error);
+  }
+
   protected onCancel(): void {
-    this.xs.forget(this.reqId); // a late reply is then dropped as unknown
+    this.xs.forget(this.reqId); // a late reply is then dropped, never matched to another request
   }
 }
 
-/** A registered watch: events are queued until next() takes them. */
+/** Whether path is dir or below it. */
+function under(path: string, dir: string): bool {
+  if (!path.startsWith(dir)) return false;
+  return path.length == dir.length || dir.endsWith("/") || path.charCodeAt(dir.length) == 47;
+}
+
+/** A registered watch: events wait, coalesced per path, until next() takes them. */
 export class Watch {
+  /** Paths with an event not yet taken, oldest first, each at most once. */
   queue: Array<string> = new Array<string>();
   waiter: WatchEvent | null = null;
   registered: XsReply | null = null;
+  /** Events received; those merged into one already pending (pending + coalesced = received while nobody waited); collapses of a full queue. */
+  events: u64 = 0;
+  coalesced: u64 = 0;
+  overflows: u64 = 0;
   constructor(
     public path: string,
     public token: string,
   ) {}
 
-  /** Resolves with the path of the next event (at once if one is queued). */
+  /** Resolves with the path of the next event (at once if one is pending). */
   next(): WatchEvent {
     const e = new WatchEvent(this);
     if (this.queue.length > 0) {
@@ -64,12 +116,30 @@ export class Watch {
   }
 
   deliver(path: string): void {
+    this.events++;
     const e = this.waiter;
     if (e && e.pending) {
       this.waiter = null;
       e.path = path;
       e.resolve();
-    } else this.queue.push(path);
+      return;
+    }
+    // An event means "read again": one pending per path says as much as many.
+    if (this.queue.includes(path)) {
+      this.coalesced++;
+      return;
+    }
+    if (this.queue.length >= MAX_PENDING_EVENTS) {
+      // Too many paths: one event for the watched path stands for them all.
+      this.overflows++;
+      this.coalesced += <u64>this.queue.length - 1;
+      this.queue = [this.path];
+      if (path == this.path) {
+        this.coalesced++;
+        return;
+      }
+    }
+    this.queue.push(path);
   }
 }
 
@@ -136,8 +206,11 @@ export class Xenstore extends EventHandler {
   private req: ByteRing;
   private rsp: ByteRing;
   private pending: Map<u32, XsReply> = new Map<u32, XsReply>();
+  /** Sent requests that timed out or were cancelled: their ids stay reserved until the late reply. */
+  private abandoned: Set<u32> = new Set<u32>();
   private nextId: u32 = 1;
   private outq: Array<Uint8Array> = new Array<Uint8Array>();
+  private outIds: Array<u32> = new Array<u32>();
   private outOff: i32 = 0;
   private watches: Map<string, Watch> = new Map<string, Watch>();
   // Reply parser state: header bytes, then payload bytes, or bytes to drain.
@@ -151,6 +224,13 @@ export class Xenstore extends EventHandler {
   errors: i32 = 0;
   lastError: string = "";
   dead: bool = false;
+  /** The default deadline of each request (REQUEST_TIMEOUT_NS). */
+  requestTimeoutNs: i64 = REQUEST_TIMEOUT_NS;
+  /** Requests that timed out, and late replies to them dropped. */
+  timeouts: i32 = 0;
+  lateReplies: i32 = 0;
+  /** Watch events received, for every watch. */
+  watchEvents: u64 = 0;
 
   constructor(
     public page: usize,
@@ -214,10 +294,11 @@ export class Xenstore extends EventHandler {
     return this.request(w.XS_UNWATCH, 0, w.strings([wt.path, wt.token]), "unwatch " + wt.path);
   }
 
-  /** Sends a request; the reply settles the returned future. */
-  request(type: u32, tx: u32, payload: Uint8Array, what: string): XsReply {
+  /** Sends a request; the reply settles the returned future, or its deadline (timeoutNs, default requestTimeoutNs) rejects it. */
+  request(type: u32, tx: u32, payload: Uint8Array, what: string, timeoutNs: i64 = 0): XsReply {
     let id = this.nextId;
-    while (id == 0 || this.pending.has(id)) id++; // ids are unique among requests in flight
+    // Ids are unique among requests in flight and those whose late reply may still come.
+    while (id == 0 || this.pending.has(id) || this.abandoned.has(id)) id++;
     this.nextId = id + 1;
     const r = new XsReply(this, type, id, what);
     if (this.dead) {
@@ -231,12 +312,42 @@ export class Xenstore extends EventHandler {
     }
     this.pending.set(id, r);
     this.outq.push(w.encode(type, id, tx, payload));
+    this.outIds.push(id);
+    r.timeoutNs = timeoutNs > 0 ? timeoutNs : this.requestTimeoutNs;
+    const t = sleep(r.timeoutNs);
+    r.timer = t;
+    t.addWaiter(r);
     this.flush();
     return r;
   }
 
+  /** A request's deadline passed: it fails, unless its reply is already on the ring. */
+  expire(r: XsReply): void {
+    if (!r.pending) return;
+    this.receive(); // a reply already there counts, whatever the clock says
+    if (!r.pending || !this.pending.has(r.reqId)) return;
+    this.timeouts++;
+    r.errno = ETIMEDOUT;
+    const msg = "xenstore " + r.what + ": no reply from xenstored in " + seconds(r.timeoutNs);
+    this.forget(r.reqId);
+    r.reject(this.dead ? msg + " (" + this.lastError + ")" : msg);
+  }
+
+  /** Drops a request that will not be waited for; a reply that still comes is recognised and dropped. */
   forget(reqId: u32): void {
-    if (this.pending.has(reqId)) this.pending.delete(reqId);
+    if (!this.pending.has(reqId)) return;
+    this.pending.delete(reqId);
+    // Not sent yet (or not begun): withdraw it, and its id is free again.
+    const i = this.outIds.indexOf(reqId);
+    if (i > 0 || (i == 0 && this.outOff == 0)) {
+      this.outq.splice(i, 1);
+      this.outIds.splice(i, 1);
+      return;
+    }
+    if (this.dead) return;
+    this.abandoned.add(reqId);
+    if (this.abandoned.size > MAX_ABANDONED)
+      this.die("xenstored left " + this.abandoned.size.toString() + " requests unanswered; the connection is given up");
   }
 
   /** Requests still waiting for a reply. */
@@ -262,6 +373,7 @@ export class Xenstore extends EventHandler {
       this.outOff += n;
       if (this.outOff == m.length) {
         this.outq.shift();
+        this.outIds.shift();
         this.outOff = 0;
       }
     }
@@ -319,6 +431,12 @@ export class Xenstore extends EventHandler {
     this.hdrFill = 0;
     this.payload = null;
     if (type == w.XS_WATCH_EVENT) return this.watchEvent(payload);
+    if (!this.pending.has(id) && this.abandoned.has(id)) {
+      // The reply to a request that timed out: dropped, so the stream stays in step.
+      this.abandoned.delete(id);
+      this.lateReplies++;
+      return;
+    }
     if (!this.pending.has(id)) {
       this.note("reply with unknown req_id " + id.toString() + " (type " + type.toString() + "); dropped");
       return;
@@ -346,11 +464,16 @@ export class Xenstore extends EventHandler {
     if (!l || l.length < 2) return this.note("malformed XS_WATCH_EVENT (needs path and token); dropped");
     const token = l[1];
     if (!this.watches.has(token)) return this.note("watch event for unknown token " + token + "; dropped");
-    this.watches.get(token).deliver(l[0]);
+    const wt = this.watches.get(token);
+    // xenstored fires a watch only for its path or below it.
+    if (!under(l[0], wt.path)) return this.note("watch event for " + l[0] + ", outside the watched " + wt.path + "; dropped");
+    this.watchEvents++;
+    wt.deliver(l[0]);
   }
 
   private failRequest(id: u32, errno: i32, msg: string): void {
     this.note(msg);
+    if (this.abandoned.has(id)) this.abandoned.delete(id);
     if (!this.pending.has(id)) return;
     const r = this.pending.get(id);
     this.pending.delete(id);
@@ -373,9 +496,21 @@ export class Xenstore extends EventHandler {
     this.dead = true;
     this.note(msg);
     const ids = this.pending.keys();
-    for (let i = 0; i < ids.length; i++) this.pending.get(ids[i]).reject("xenstore: " + msg);
+    const rs = new Array<XsReply>();
+    for (let i = 0; i < ids.length; i++) rs.push(this.pending.get(ids[i]));
     this.pending.clear();
+    this.abandoned.clear();
+    this.outq.length = 0;
+    this.outIds.length = 0;
+    for (let i = 0; i < rs.length; i++) rs[i].reject("xenstore " + rs[i].what + ": " + msg);
   }
+}
+
+/** "10 s", "250 ms": a duration for error messages. */
+export function seconds(ns: i64): string {
+  if (ns % 1_000_000_000 == 0) return (ns / 1_000_000_000).toString() + " s";
+  if (ns % 1_000_000 == 0) return (ns / 1_000_000).toString() + " ms";
+  return (ns / 1_000).toString() + " µs";
 }
 
 /** The payload shape a reply of `type` must have; "" when it does. */
