@@ -12,7 +12,7 @@ import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { Domain } from "./domain.ts";
 import { BackendEnd } from "./event-channels.ts";
 import { GrantMapping } from "./grant-table.ts";
-import { toolstackDevice, XenbusState } from "./xenbus.ts";
+import { toolstackDevice, XenbusFaults, XenbusState } from "./xenbus.ts";
 
 /** BLKIF_OP_* and BLKIF_RSP_* (blkif.h). */
 export const BLKIF_OP = { read: 0, write: 1, writeBarrier: 2, flushDiskcache: 3, discard: 5, indirect: 6 } as const;
@@ -88,6 +88,8 @@ export interface DiskOptions {
   /** Backend keys written at connect instead of the real ones (hostile-value tests); undefined removes. */
   keys?: Record<string, string | undefined>;
   faults?: DiskFaults;
+  /** The backend's xenbus side misbehaving (xenbus.ts). */
+  xenbus?: XenbusFaults;
 }
 
 /** The storage: what reads see, what survives a power cut, and the writes in between. */
@@ -241,8 +243,23 @@ export class VbdBackend {
     const ind = o.maxIndirectSegments ?? 256;
     if (ind > 0) xs.write(`${this.backend}/feature-max-indirect-segments`, String(ind));
     if ((o.maxRingPageOrder ?? 0) > 0) xs.write(`${this.backend}/max-ring-page-order`, String(o.maxRingPageOrder));
-    xs.write(`${this.backend}/state`, String(XenbusState.InitWait));
+    this.xb = o.xenbus ?? {};
+    xs.write(`${this.backend}/state`, String(this.xb.stayInitialising ? XenbusState.Initialising : XenbusState.InitWait));
     xs.watch(`${this.frontend}/state`, () => this.frontendChanged());
+  }
+
+  // ---- the xenbus side's faults ----
+
+  private readonly xb: XenbusFaults;
+
+  // Leaves Connected instead of answering request n (XenbusFaults.leaveAt): the request is lost.
+  private leaves(n: number): boolean {
+    if (this.xb.leaveAt !== n) return false;
+    const xs = this.dom.xenstored;
+    const v = this.xb.leaveWith === undefined ? String(XenbusState.Closing) : this.xb.leaveWith;
+    if (v === null) xs.rm(`${this.backend}/state`);
+    else xs.write(`${this.backend}/state`, v);
+    return true;
   }
 
   state(): number {
@@ -255,6 +272,8 @@ export class VbdBackend {
 
   private frontendChanged(): void {
     const fe = Number(this.dom.xenstored.read(`${this.frontend}/state`));
+    if (this.xb.neverConnect && fe === XenbusState.Initialised) return;
+    if (this.xb.neverClose && (fe === XenbusState.Closing || fe === XenbusState.Closed)) return;
     // As xen-blkback: Closing is acknowledged, the ring is unmapped only at the frontend's Closed.
     if (fe === XenbusState.Initialised && this.state() === XenbusState.InitWait) this.connect();
     else if (fe === XenbusState.Closing && this.state() !== XenbusState.Closed) this.dom.xenstored.write(`${this.backend}/state`, String(XenbusState.Closing));
@@ -312,7 +331,7 @@ export class VbdBackend {
       if (v === undefined) xs.rm(`${this.backend}/${k}`);
       else xs.write(`${this.backend}/${k}`, v);
     }
-    xs.write(`${this.backend}/state`, String(XenbusState.Connected));
+    xs.write(`${this.backend}/state`, this.xb.connectedState ?? String(XenbusState.Connected));
   }
 
   private disconnect(): void {
@@ -456,6 +475,7 @@ export class VbdBackend {
   // Answers now, after the delay, late or never, as the faults say.
   private answer(r: Req, status: number): void {
     const n = this.executed++;
+    if (this.leaves(n)) return;
     const f = this.faults;
     if (f.swallow?.includes(n)) {
       this.swallowed.push(r.id);
