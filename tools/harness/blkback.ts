@@ -6,8 +6,18 @@
 // grants for reads are answered BLKIF_RSP_ERROR and logged in `errors` — and
 // it injects faults: I/O errors on chosen sectors, delayed and out-of-order
 // completions, refused operations, mangled, swallowed and late responses, and power loss (every
-// write not covered by a completed flush or barrier is dropped, optionally one
-// multi-sector write torn).
+// write not covered by a completed flush or a later barrier's pre-flush is dropped, optionally
+// one multi-sector write torn).
+//
+// Flush and barrier are modelled on Linux's drivers/block/xen-blkback/blkback.c
+// (dispatch_rw_block_io): BLKIF_OP_FLUSH_DISKCACHE is an empty REQ_PREFLUSH bio, which
+// makes durable the writes that had completed when it was issued; BLKIF_OP_WRITE_BARRIER
+// first drains the requests in flight (xen_blk_drain_io), then issues its write with
+// REQ_PREFLUSH: the writes before it become durable, but the barrier's own data is only
+// in the disk's cache, durable after a later flush (or barrier) completes. A power cut
+// may drop it. With delayMs, a request is really in flight until it completes: its data
+// moves (pages to disk, or disk to pages) at completion, so requests in flight together
+// land in completion order.
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { Domain } from "./domain.ts";
 import { BackendEnd } from "./event-channels.ts";
@@ -32,12 +42,20 @@ export const XVDA = 51712;
 const OP_NAME: Record<number, string> = { 0: "read", 1: "write", 2: "barrier", 3: "flush", 5: "discard", 6: "indirect" };
 
 export interface DiskFaults {
-  /** 512-byte sectors whose reads or writes fail with BLKIF_RSP_ERROR. */
-  ioErrors?: { sector: number; count?: number; op?: "read" | "write" }[];
-  /** Answer each request this many ms later (a timed event: the guest blocks meanwhile). */
+  /**
+   * 512-byte sectors whose reads or writes fail with BLKIF_RSP_ERROR (nothing moves); with
+   * `times`, only the first that many requests touching them fail (a transient error).
+   */
+  ioErrors?: { sector: number; count?: number; op?: "read" | "write"; times?: number }[];
+  /**
+   * Each request completes this many ms after dispatch (a timed event: the guest blocks
+   * meanwhile); its data moves at completion, and its pages stay mapped until then.
+   */
   delayMs?: number;
-  /** Execute and answer each batch of requests in a shuffled order (seed); barriers still order. */
+  /** Execute each batch in a shuffled order (seed), and with delayMs complete at jittered times; barriers still drain. */
   reorder?: number;
+  /** With delayMs and reorder: this share (0 … 1) of the writes takes `ms` instead (stuck behind a slow region of the disk). */
+  stragglers?: { share: number; ms: number };
   /** Cut the power when this many write, flush or barrier requests have executed. */
   powerCutAfter?: number;
   /** At a power cut, the last unflushed multi-sector write is half applied. */
@@ -100,8 +118,10 @@ export class Disk {
   durable: Uint8Array;
   /** What reads see: durable plus the writes not yet flushed. */
   current: Uint8Array;
-  /** Writes not yet covered by a flush or barrier, in execution order. */
-  pending: { off: number; data: Uint8Array }[] = [];
+  /** Writes not yet covered by a flush or pre-flush, in execution order (seq numbers them). */
+  pending: { off: number; data: Uint8Array; seq: number }[] = [];
+  /** Writes executed so far: the seq of the next one. */
+  writeSeq = 0;
   flushes = 0;
   powerLosses = 0;
 
@@ -126,23 +146,27 @@ export class Disk {
 
   write(off: number, data: Uint8Array): void {
     this.current.set(data, off);
-    this.pending.push({ off, data: data.slice() });
+    this.pending.push({ off, data: data.slice(), seq: this.writeSeq++ });
   }
 
-  /** Makes every executed write durable (a completed flush or barrier). */
-  commit(): void {
+  /**
+   * A cache flush: makes durable every executed write, or (upTo) those executed before
+   * write number upTo — the ones that had completed when the flush was issued.
+   */
+  commit(upTo = Infinity): void {
     this.flushes++;
-    if (!this.pending.length) return;
-    for (const w of this.pending) this.durable.set(w.data, w.off);
+    const done = this.pending.filter((w) => w.seq < upTo);
+    if (!done.length) return;
+    for (const w of done) this.durable.set(w.data, w.off);
     if (this.opts.file) {
       const fd = openSync(this.opts.file, "r+");
       try {
-        for (const w of this.pending) writeSync(fd, w.data, 0, w.data.length, w.off);
+        for (const w of done) writeSync(fd, w.data, 0, w.data.length, w.off);
       } finally {
         closeSync(fd);
       }
     }
-    this.pending = [];
+    this.pending = this.pending.filter((w) => w.seq >= upTo);
   }
 
   /**
@@ -192,6 +216,10 @@ interface Req {
   sector: bigint;
   handle: number;
   segs: { gref: number; first: number; last: number }[];
+  /** A flush or barrier: its (pre-)flush covers the writes numbered below this (set at dispatch). */
+  flushUpTo?: number;
+  /** A slow write's data, taken from its pages when dispatched (it lands at completion). */
+  captured?: Uint8Array;
 }
 
 /** One vbd of the domain: device/vbd/<devid> ↔ backend/vbd/<domid>/<devid>. */
@@ -218,6 +246,8 @@ export class VbdBackend {
   private broken = false;
   private rng: () => number;
   private writesExecuted = 0;
+  /** How often each faults.ioErrors entry has failed a request (for `times`). */
+  private readonly ioErrorHits = new Map<object, number>();
   private readonly faults: DiskFaults;
 
   constructor(
@@ -458,10 +488,48 @@ export class VbdBackend {
       }
       order.push(...this.shuffle(epoch));
     }
-    for (const r of order) {
-      const status = this.execute(r);
-      this.answer(r, status);
+    for (const r of order) this.dispatch(r);
+  }
+
+  // ---- dispatch: requests in flight, and barriers that drain them (blkback.c) ----
+
+  /** Requests dispatched and not yet completed (delayMs), and those held behind a draining barrier. */
+  private inFlight = 0;
+  private heldBack: Req[] = [];
+
+  // A barrier waits until every request before it has completed (xen_blk_drain_io); the requests
+  // after it wait, in order, until it is dispatched (blkback's one thread is blocked meanwhile).
+  private dispatch(r: Req): void {
+    if (this.heldBack.length || (r.op === BLKIF_OP.writeBarrier && this.inFlight > 0)) this.heldBack.push(r);
+    else this.start(r);
+  }
+
+  private start(r: Req): void {
+    // The (pre-)flush covers the writes completed so far: not those still in flight.
+    if (r.op === BLKIF_OP.writeBarrier || r.op === BLKIF_OP.flushDiskcache) r.flushUpTo = this.disk.writeSeq;
+    const delay = this.faults.delayMs ?? 0;
+    if (delay <= 0) return this.answer(r, this.execute(r));
+    // A slow disk: the I/O completes later (at jittered times with reorder); the pages stay mapped meanwhile.
+    this.inFlight++;
+    const pages = this.hold(r);
+    // The disk reads a write's pages at some time while it is in flight: at dispatch (always
+    // without reorder; half the time with it) or at completion. Either may be what a real one does.
+    const write = (r.indirect ? r.rwOp : r.op) !== BLKIF_OP.read && r.segs.length > 0;
+    if (write && pages.length === r.segs.length && (this.faults.reorder === undefined || this.rng() < 0.5)) {
+      const parts = r.segs.map((g, i) => pages[i].read(g.first * 512, (g.last - g.first + 1) * 512));
+      r.captured = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      parts.reduce((off, p) => (r.captured!.set(p, off), off + p.length), 0);
     }
+    let ms = delay + (this.faults.reorder !== undefined ? this.rng() * delay : 0);
+    const st = this.faults.stragglers;
+    if (st && write && this.faults.reorder !== undefined && this.rng() < st.share) ms = st.ms;
+    this.dom.schedule(this.dom.monotonicNs() + BigInt(Math.round(ms * 1e6)), () => {
+      this.inFlight--;
+      for (const m of pages) m.unmap(); // execute() maps them again to move the data
+      const status = this.execute(r); // a power cut throws here: nothing more runs
+      this.answer(r, status, true);
+      while (this.heldBack.length && !(this.heldBack[0].op === BLKIF_OP.writeBarrier && this.inFlight > 0)) this.start(this.heldBack.shift()!);
+    });
   }
 
   // ---- response faults: delayed, swallowed and late answers ----
@@ -472,8 +540,8 @@ export class VbdBackend {
   readonly swallowed: bigint[] = [];
   readonly lateAnswered: bigint[] = [];
 
-  // Answers now, after the delay, late or never, as the faults say.
-  private answer(r: Req, status: number): void {
+  // Answers now, after the delay, late or never, as the faults say (completed: the delay has passed).
+  private answer(r: Req, status: number, completed = false): void {
     const n = this.executed++;
     if (this.leaves(n)) return;
     const f = this.faults;
@@ -502,7 +570,7 @@ export class VbdBackend {
       });
       return;
     }
-    const delay = f.delayMs ?? 0;
+    const delay = completed ? 0 : f.delayMs ?? 0;
     if (delay > 0) {
       // Each answer comes later; with reorder, at jittered times, so out of order.
       const jitter = f.reorder !== undefined ? this.rng() * delay : 0;
@@ -568,7 +636,7 @@ export class VbdBackend {
     if (op === BLKIF_OP.flushDiskcache) {
       if (!(o.flush ?? true)) return BLKIF_RSP.eopnotsupp;
       if (r.segs.length) return this.bad(r, `a flush carries ${r.segs.length} segments`);
-      this.disk.commit();
+      this.disk.commit(r.flushUpTo);
       return BLKIF_RSP.okay;
     }
     if (op === BLKIF_OP.writeBarrier && !(o.barrier ?? true)) return BLKIF_RSP.eopnotsupp;
@@ -588,10 +656,19 @@ export class VbdBackend {
     const start = Number(r.sector);
     for (const e of this.faults.ioErrors ?? []) {
       const kind = op === BLKIF_OP.read ? "read" : "write";
-      if ((e.op ?? kind) === kind && e.sector < start + nsec && start < e.sector + (e.count ?? 1)) return BLKIF_RSP.error;
+      if ((e.op ?? kind) !== kind || e.sector >= start + nsec || start >= e.sector + (e.count ?? 1)) continue;
+      const hits = this.ioErrorHits.get(e) ?? 0;
+      if (e.times !== undefined && hits >= e.times) continue;
+      this.ioErrorHits.set(e, hits + 1);
+      return BLKIF_RSP.error;
     }
-    // A barrier: everything before it is durable before it runs, and it is durable itself.
-    if (op === BLKIF_OP.writeBarrier) this.disk.commit();
+    // A barrier's REQ_PREFLUSH: the writes completed before it are durable before its own write,
+    // which is not (no FUA in blkback.c): it stays in the cache until a later flush.
+    if (op === BLKIF_OP.writeBarrier) this.disk.commit(r.flushUpTo);
+    if (r.captured) {
+      this.disk.write(start * 512, r.captured);
+      return BLKIF_RSP.okay;
+    }
     // Map every segment first: a bad grant fails the whole request before any byte moves.
     const maps: GrantMapping[] = [];
     try {
@@ -616,7 +693,6 @@ export class VbdBackend {
     } finally {
       for (const m of maps) m.unmap();
     }
-    if (op === BLKIF_OP.writeBarrier) this.disk.commit();
     return BLKIF_RSP.okay;
   }
 

@@ -117,13 +117,34 @@ function fail(rc: i32, why: string): i32 {
   return rc;
 }
 
-/** Waits for block requests; "" when all succeeded, else the first error. */
+/** Pages a failed device kept mapped (op.shared): never given back to a pool, never reused. */
+const lost = new Set<usize>();
+
+/**
+ * Waits until every request of a batch has settled, whatever the others did
+ * (sched.AllSettled, not join): only then may the caller report an error, reuse their
+ * pages or let SQLite rewrite their blocks — a request still in flight could otherwise
+ * land after a newer write of its block. "" when all succeeded, else the first error.
+ */
 function finish(ops: Array<BlockOp>): string {
   if (ops.length == 0) return "";
-  const j = sched.wait(sched.join(changetype<Array<sched.Future>>(ops)));
-  if (j.ok) return "";
-  for (let i = 0; i < ops.length; i++) if (ops[i].failed) return ops[i].error;
-  return j.error;
+  sched.wait(new sched.AllSettled(changetype<Array<sched.Future>>(ops)));
+  let e = "";
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i];
+    if (op.shared) for (let k = 0; k < op.pages.length; k++) lost.add(op.pages[k]);
+    if (e.length == 0 && !op.ok) e = op.error.length > 0 ? op.error : "a block request was cancelled";
+  }
+  return e;
+}
+
+/** Returns a page to a pool, unless a failed device kept it (see finish). */
+function give(pool: BufferPool, page: usize): void {
+  if (!lost.has(page)) pool.put(page);
+}
+
+function giveAll(pool: BufferPool, pages: Array<usize>): void {
+  for (let k = 0; k < pages.length; k++) give(pool, pages[k]);
 }
 
 /**
@@ -178,7 +199,7 @@ export function mount(dev: Device, name: string): string {
       if (info.readOnly) return where + "the disk is blank and read-only: nothing to open";
       const least = formatChecksums ? L.MIN_BLOCKS : L.MIN_PLAIN;
       if (blocks < least) {
-        pool.putAll(pages);
+        giveAll(pool, pages);
         return where + "the disk has " + blocks.toString() + " blocks of 4 KiB; a database needs at least " + least.toString();
       }
       sb = L.format(blocks, name, formatChecksums);
@@ -190,7 +211,7 @@ export function mount(dev: Device, name: string): string {
         mounted = null;
         return where + "formatting: " + w;
       }
-      pool.putAll(pages);
+      giveAll(pool, pages);
       return "";
     }
     if (corrupt) return where + "the superblock is corrupt (checksum mismatch in every copy): the disk was damaged; restore it from a backup";
@@ -198,7 +219,7 @@ export function mount(dev: Device, name: string): string {
   }
   sb = L.decode(pages[best]);
   slot = <u64>best;
-  pool.putAll(pages);
+  giveAll(pool, pages);
   const bad = L.check(sb, blocks);
   if (bad.length > 0) return where + "the superblock is inconsistent: " + bad;
   if (sb.name != name) return where + "the disk holds database \"" + sb.name + "\", not \"" + name + "\"";
@@ -234,7 +255,7 @@ function writeSuper(m: Mount): string {
     if (e.length == 0) e = finish([m.dev.write(sector, [page])]);
     if (e.length == 0) e = finish([m.dev.flush()]);
   }
-  m.pool.put(page);
+  give(m.pool, page);
   if (e.length > 0) {
     sb.generation--;
     return "superblock update: " + e;
@@ -323,7 +344,12 @@ export function read(fid: i32, buf: usize, amt: i32, off: i64): i32 {
       let j = i + 1;
       while (j < missing.length && missing[j] == missing[j - 1] + 1 && j - i < m.maxPages) j++;
       const pages = m.pool.take(j - i);
-      if (pages.length == 0) return fail(c.IOERR_NOMEM, "out of memory for I/O pages");
+      if (pages.length == 0) {
+        // The reads already issued must settle before their pages go back.
+        finish(ops);
+        giveAll(m.pool, held);
+        return fail(c.IOERR_NOMEM, "out of memory for I/O pages");
+      }
       for (let k = 0; k < pages.length; k++) {
         got.set(missing[i + k], pages[k]);
         held.push(pages[k]);
@@ -350,7 +376,7 @@ export function read(fid: i32, buf: usize, amt: i32, off: i64): i32 {
         out += <usize>n;
       }
     }
-    m.pool.putAll(held);
+    giveAll(m.pool, held);
     if (e.length > 0) return fail(c.IOERR_READ, f.what + ": " + e);
   }
   return avail < amt ? c.IOERR_SHORT_READ : c.OK;
@@ -379,7 +405,7 @@ export function write(fid: i32, buf: usize, amt: i32, off: i64): i32 {
       if (n < BLOCK && b * BLOCK < f.size) {
         const e = readBlocks(m, f, b, [page]);
         if (e.length > 0) {
-          m.pool.put(page);
+          give(m.pool, page);
           return fail(c.IOERR_WRITE, f.what + ": reading block " + b.toString() + " to modify it: " + e);
         }
       } else if (n < BLOCK) memory.fill(page, 0, <usize>BLOCK);
@@ -425,7 +451,7 @@ function writeBack(m: Mount, f: File): string {
     if (m.sums != null) m.sums!.failed(f.start, keys);
     return e; // the blocks stay dirty: a later sync retries
   }
-  for (let k = 0; k < keys.length; k++) m.pool.put(f.dirty.get(keys[k]));
+  for (let k = 0; k < keys.length; k++) give(m.pool, f.dirty.get(keys[k]));
   f.dirty.clear();
   return "";
 }
@@ -441,7 +467,7 @@ export function truncate(fid: i32, size: i64): i32 {
     for (let k = 0; k < keys.length; k++) {
       const b = keys[k];
       if (b * BLOCK >= s) {
-        mounted!.pool.put(f.dirty.get(b));
+        give(mounted!.pool, f.dirty.get(b));
         f.dirty.delete(b);
       } else if ((b + 1) * BLOCK > s) memory.fill(f.dirty.get(b) + <usize>(s - b * BLOCK), 0, <usize>((b + 1) * BLOCK - s));
     }
@@ -479,7 +505,7 @@ export function remove(name: usize, syncDir: i32): i32 {
   const n = cName(name);
   if (m == null || n != m.sb.name + "-journal") return fail(c.IOERR_DELETE, "cannot delete \"" + n + "\": only the journal can be deleted");
   const f = m.journal;
-  for (let k = 0, keys = f.dirty.keys(); k < keys.length; k++) m.pool.put(f.dirty.get(keys[k]));
+  for (let k = 0, keys = f.dirty.keys(); k < keys.length; k++) give(m.pool, f.dirty.get(keys[k]));
   f.dirty.clear();
   f.size = 0;
   f.durable = 0;
