@@ -217,18 +217,48 @@ export function xenstoreCase(seed: number): CaseResult {
 
 const DISK_ROWS = 60;
 const DISK_ROW_SIZE = 300;
-let baseDisk: { bytes: Uint8Array; expect: string } | undefined;
+interface Base {
+  bytes: Uint8Array;
+  expect: string;
+  /** A transaction was cut short by a power cut: the journal is hot and must roll it back. */
+  hot: boolean;
+}
+const bases = new Map<boolean, Base[]>();
 
-/** A disk sqlvfs wrote (one transaction of 60 rows), and what `sqlvfs read` says about it. */
-function base(): { bytes: Uint8Array; expect: string } {
-  if (baseDisk) return baseDisk;
+const sqlvfs = (cmdline: string, disk: Disk) => runWasm({ wasm: wasmPath("sqlvfs"), cmdline, disks: [disk] });
+const rowsLine = (console: string) => /^sqlvfs: \d+ rows, checksum \d+$/m.exec(console)?.[0];
+
+/**
+ * The disks the cases damage: one sqlvfs wrote (a transaction of 60 rows), and the same
+ * with a second transaction of 40 rows cut by a power loss midway, its journal hot. Both
+ * must read as the 60 rows.
+ */
+function baseDisks(plain: boolean): Base[] {
+  const have = bases.get(plain);
+  if (have) return have;
   const disk = new Disk({ sectors: 4096 });
-  const w = runWasm({ wasm: wasmPath("sqlvfs"), cmdline: `write ${DISK_ROWS} ${DISK_ROW_SIZE}`, disks: [disk] });
+  const w = sqlvfs(`${plain ? "plain " : ""}write ${DISK_ROWS} ${DISK_ROW_SIZE}`, disk);
   if (!/^TEST PASS/m.test(w.console)) throw new Error(`fuzz: sqlvfs could not write the base disk:\n${w.console}`);
-  const rd = runWasm({ wasm: wasmPath("sqlvfs"), cmdline: "read", disks: [new Disk({ bytes: disk.durable.slice() })] });
-  const expect = /^sqlvfs: \d+ rows, checksum \d+$/m.exec(rd.console)?.[0];
+  const clean = disk.durable.slice();
+  const rd = sqlvfs("read", new Disk({ bytes: clean.slice() }));
+  const expect = rowsLine(rd.console);
   if (!expect || !/^TEST PASS/m.test(rd.console)) throw new Error(`fuzz: sqlvfs cannot read the base disk:\n${rd.console}`);
-  return (baseDisk = { bytes: disk.durable.slice(), expect });
+  // How many writes, flushes and barriers the second transaction makes; cut it two thirds in.
+  const probe = new Disk({ bytes: clean.slice() });
+  const p = sqlvfs(`write 40 ${DISK_ROW_SIZE}`, probe);
+  const writes = p.domain.vbds[0].log.filter((e) => e.op !== "read").length;
+  if (!/^TEST PASS/m.test(p.console) || writes < 6) throw new Error(`fuzz: sqlvfs's second transaction (${writes} writes):\n${p.console}`);
+  const cut = new Disk({ bytes: clean.slice(), faults: { powerCutAfter: Math.floor((writes * 2) / 3) } });
+  sqlvfs(`write 40 ${DISK_ROW_SIZE}`, cut);
+  const hot = cut.durable.slice();
+  const again = sqlvfs("read", new Disk({ bytes: hot.slice() }));
+  if (rowsLine(again.console) !== expect) throw new Error(`fuzz: the power-cut disk does not read as the first 60 rows:\n${again.console}`);
+  const made = [
+    { bytes: clean, expect, hot: false },
+    { bytes: hot, expect, hot: true },
+  ];
+  bases.set(plain, made);
+  return made;
 }
 
 /** The extents the superblock names (layout.ts), in 4 KiB blocks. */
@@ -240,9 +270,10 @@ function extents(img: Uint8Array): Record<string, [number, number]> {
   return out;
 }
 
-export function diskCase(seed: number): CaseResult {
+/** plain: a disk formatted without block checksums (layout version 1), to show what the checksums catch. */
+export function diskCase(seed: number, plain = false): CaseResult {
   const r = rng(seed);
-  const b = base();
+  const b = r.pick(baseDisks(plain));
   const img = b.bytes.slice();
   const ext = extents(b.bytes);
   const names = Object.keys(ext);
@@ -267,12 +298,13 @@ export function diskCase(seed: number): CaseResult {
       muts.push(`${len} garbage bytes in ${name} block ${block} at byte ${off % 4096}`);
     }
   }
-  const what = `sqlvfs read; ${muts.join(", ")}`;
-  const run = runWasm({ wasm: wasmPath("sqlvfs"), cmdline: "read", disks: [new Disk({ bytes: img })] });
-  const c = classify(run, /^FAIL: wrong data/);
+  const what = `sqlvfs read${b.hot ? " (hot journal)" : ""}; ${muts.join(", ")}`;
+  const run = sqlvfs("read", new Disk({ bytes: img }));
+  // sqlvfs checks each value it reads against the one it wrote: a mismatch is data the VFS returned.
+  const c = classify(run, /^FAIL: (wrong data|row \d+ holds the wrong value)/);
   // sqlvfs passes when SQLite read every row: then they must be the rows written.
   if (c.verdict === "ok") {
-    const got = /^sqlvfs: \d+ rows, checksum \d+$/m.exec(run.console)?.[0];
+    const got = rowsLine(run.console);
     if (got !== b.expect) return { target: "disk", seed, verdict: "wrong-data", what, detail: `read "${got}", but the disk holds "${b.expect}"` };
   }
   return { target: "disk", seed, what, ...c };
