@@ -134,7 +134,25 @@ export function blkifCase(seed: number): CaseResult {
   };
   const delayMs = r.pick([0, 0, 1, 3]);
   const reorder = r.next() < 0.5 ? 1 + r.int(1000) : undefined;
-  const disk = new Disk({ bytes: pattern(pseed, sectors * 512), faults: { mangle, delayMs, reorder } });
+  // Answers lost (the request's deadline must fire) or late (after the deadline, or just before it).
+  const swallow = r.next() < 0.2 ? [r.int(60)] : undefined;
+  const late = r.next() < 0.2 ? [r.int(60)] : undefined;
+  const lateMs = r.pick([50, 280, 320, 1000]);
+  if (swallow) muts.push(`swallow@${swallow[0]}`);
+  if (late) muts.push(`late@${late[0]}+${lateMs}ms`);
+  // A hostile value for a key the frontend reads at connect (never a plausible lie: those no frontend can see).
+  let keys: Record<string, string> | undefined;
+  if (r.next() < 0.2) {
+    const k = r.pick(["sectors", "info", "sector-size", "physical-sector-size", "feature-flush-cache", "feature-barrier"]);
+    const v = r.pick(["", "-1", "abc", "18446744073709551616", "99999999999999999999", "4096x", "1e3", " 512", "0x200", "3", "513"]);
+    if (!(k === "sectors" && /^\d+$/.test(v) && Number(v) <= sectors)) keys = { [k]: v };
+    if (keys) muts.push(`${k}="${v}"`);
+  }
+  const disk = new Disk({
+    bytes: pattern(pseed, sectors * 512),
+    keys,
+    faults: { mangle, delayMs, reorder, swallow, swallowUnmapped: r.next() < 0.5, late, lateMs },
+  });
   const what = `blkfuzz ${pseed} ${sectors} 300; faults ${muts.join(" ")}${delayMs ? ` delay ${delayMs} ms` : ""}${reorder ? ` reorder ${reorder}` : ""}`;
   const run = runWasm({ wasm: wasmPath("blkfuzz"), cmdline: `${pseed} ${sectors} 300`, disks: [disk], setup: (d) => (dom = d) });
   const c = classify(run, /^FAIL: wrong data/);
