@@ -9,6 +9,7 @@
 // A case is deterministic in its seed: `npm run fuzz -- --replay <target>:<seed>` runs it again.
 import { runWasm, RunResult } from "../harness/run.ts";
 import { Disk } from "../harness/blkback.ts";
+import type { XenbusFaults } from "../harness/xenbus.ts";
 import { wasmPath } from "../lib/paths.ts";
 import { encodeMsg, XS } from "../harness/xs-wire.ts";
 
@@ -148,9 +149,19 @@ export function blkifCase(seed: number): CaseResult {
     if (!(k === "sectors" && /^\d+$/.test(v) && Number(v) <= sectors)) keys = { [k]: v };
     if (keys) muts.push(`${k}="${v}"`);
   }
+  // The backend's xenbus side misbehaving: never ready, never connecting, a hostile state, never closing, leaving.
+  let xenbus: XenbusFaults | undefined;
+  if (r.next() < 0.2) {
+    const kind = r.pick(["stayInitialising", "neverConnect", "connectedState", "neverClose", "leaveAt"] as const);
+    if (kind === "connectedState") xenbus = { connectedState: r.pick(["99", "4x", "", "0", "7", "-4", " 4", "04"]) };
+    else if (kind === "leaveAt") xenbus = { leaveAt: r.int(40), leaveWith: r.pick(["5", "6", "1", "3", "99", "", null]) };
+    else xenbus = { [kind]: true };
+    muts.push(`xenbus ${JSON.stringify(xenbus)}`);
+  }
   const disk = new Disk({
     bytes: pattern(pseed, sectors * 512),
     keys,
+    xenbus,
     faults: { mangle, delayMs, reorder, swallow, swallowUnmapped: r.next() < 0.5, late, lateMs },
   });
   const what = `blkfuzz ${pseed} ${sectors} 300; faults ${muts.join(" ")}${delayMs ? ` delay ${delayMs} ms` : ""}${reorder ? ` reorder ${reorder}` : ""}`;
