@@ -118,6 +118,24 @@ describe("a backend that leaves Connected fails the device and every request in 
   });
 });
 
+describe("a backend that leaves Connected during open", () => {
+  test("it writes Closing as we write Connected: open fails with the reason, and the device is closed again", () => {
+    const r = runWasm({
+      wasm: wasmPath("xbtest"),
+      cmdline: "open 300 200 200",
+      disks: [{}],
+      setup: (dom) =>
+        void (dom.xenstored.hooks.beforeRequest = (req, xs) => {
+          if (Buffer.from(req.payload).toString("latin1") === "device/vbd/51712/state\x004") xs.write(`${BE}/state`, "5");
+        }),
+    });
+    expect(r.console.split("\n")[0]).toBe(`open: device/vbd/51712: the backend ${BE} left Connected: it is Closing (state 5)`);
+    expect(r.outcome).toBe("poweroff");
+    expect(r.domain.vbds[0].state()).toBe(6);
+    expect(r.domain.gnttab.live()).toEqual({ grants: 0, mappings: 0 });
+  });
+});
+
 describe("xenstored never answers during open", () => {
   // xbtest open with a 200 ms xenstore deadline; xenstored stops answering at request n.
   const stuck = (n: number) => {

@@ -181,6 +181,12 @@ export class Connect extends Task {
       this.await(new AllSettled(changetype<Array<Future>>(this.keyReqs)));
     } else if (this.stage == 3) {
       if (!this.readConnectKeys()) return;
+      // The backend left Connected while we read its keys: no device, and close it again.
+      const lost = this.fe.monitor;
+      if (lost && lost.state == State.Rejected) {
+        this.refused(lost.error);
+        return;
+      }
       const n = this.negotiated;
       const front = new Blkfront(this.name, this.ringPage, this.ringOrder, this.ch!, n.backendDomid, <u16>I32.parseInt(this.devid), n.indirectSegments);
       this.front = front;
