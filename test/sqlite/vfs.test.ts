@@ -398,6 +398,20 @@ describe("sqlvfs: block checksums", () => {
     expect(run("read", disk).console).toMatch(/^sqlvfs: 100 rows/m);
   });
 
+  test("an I/O error writing the checksums: the transaction fails with the request named and rolls back", () => {
+    const { disk } = written(10, 100);
+    disk.opts.faults = { ioErrors: [{ sector: 2016 * 8, count: 32 * 8, op: "write" }] }; // the whole checksum extent
+    const r = run("write 300 1000", disk);
+    expect(r.outcome).toBe("poweroff");
+    expect(last(r.console)).toMatch(/^FAIL: .*disk I\/O error \((journal of vfs.db|database vfs.db): sync: writing the checksums: vbd 51712: write of sector 16\d{3}\+8: the backend reported an I\/O error \(BLKIF_RSP_ERROR\)\)$/);
+    disk.opts.faults = {};
+    const back = run("read", disk);
+    expect(back.console).toMatch(/^sqlvfs: 10 rows/m);
+    expect(last(back.console)).toBe("TEST PASS");
+    expect(last(run("write 5 100", disk).console)).toBe("TEST PASS");
+    expect(run("read", disk).console).toMatch(/^sqlvfs: 15 rows/m);
+  });
+
   test("a transaction bigger than the write-back cache (blocks rewritten before a sync) reads back", () => {
     const { disk } = written(1500, 1000); // ~1.5 MB: the 1 MiB dirty limit writes blocks back mid-transaction
     const r = run("read", disk);

@@ -92,8 +92,13 @@ function main(): void {
       hundredths(vfs.writes - w0 + tw, commits) + " writes (" + hundredths(tw, commits) + " of checksums), " + hundredths(vfs.barriers - b0, commits) + " barriers, " +
       hundredths(vfs.flushes - f0 + tf, commits) + " flushes (" + hundredths(tf, commits) + " for checksums), " + hundredths(vfs.reads - r0 + tr, commits) + " reads (" +
       hundredths(tr, commits) + " for checksums)");
-    console.log("bench: commit_us=" + hundredths(ns / 1000, commits));
+    console.log("bench: commit_us " + hundredths(ns / 1000, commits) + " us");
+    console.log("bench: commit_writes " + hundredths(vfs.writes - w0 + tw, commits) + " req");
+    console.log("bench: commit_flushes " + hundredths(vfs.flushes - f0 + tf, commits) + " req");
+    console.log("bench: commit_barriers " + hundredths(vfs.barriers - b0, commits) + " req");
+    console.log("bench: commit_reads " + hundredths(vfs.reads - r0 + tr, commits) + " req");
   } else if (mode == "read") {
+    const start = time.monotonic();
     const q = db.statement("SELECT i, v FROM t ORDER BY i");
     let n: i64 = 0;
     let sum: u32 = 0;
@@ -107,6 +112,7 @@ function main(): void {
     if (q.failed) return fail(db.error);
     q.finalize();
     console.log("sqlvfs: " + n.toString() + " rows, checksum " + sum.toString());
+    console.log("bench: read_us " + hundredths((time.monotonic() - start) / 1000, 1) + " us");
   } else return fail("usage: sqlvfs write <rows> <size> | read | open");
   if (!db.close()) return fail(db.error);
   console.log("TEST PASS");
