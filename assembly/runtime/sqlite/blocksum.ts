@@ -338,13 +338,13 @@ export class Sums {
 
   /**
    * That superblock write completed, ordered after every earlier write (a barrier's
-   * pre-flush, or flush + write + flush), which are durable now. The superblock before
-   * it is durable too; this one may still be in the disk's cache, so a unit is live
-   * while either says so.
+   * pre-flush, or flush + write + flush), which are durable now, as is the superblock
+   * before it. `durable`: this one is durable too (flushed after it); otherwise it may
+   * still be in the disk's cache, and a unit stays live while either copy says so.
    */
-  recorded(dbBytes: u64, journalBytes: u64): void {
-    this.liveDb = max(dbBytes, this.lastDb);
-    this.liveJournal = max(journalBytes, this.lastJournal);
+  recorded(dbBytes: u64, journalBytes: u64, durable: bool = false): void {
+    this.liveDb = durable ? dbBytes : max(dbBytes, this.lastDb);
+    this.liveJournal = durable ? journalBytes : max(journalBytes, this.lastJournal);
     this.lastDb = dbBytes;
     this.lastJournal = journalBytes;
     this.durable();
