@@ -109,8 +109,10 @@ export class Device {
   }
 
   /**
-   * A write the backend orders after every earlier request and before every
-   * later one, durable when it completes with them (BLKIF_OP_WRITE_BARRIER).
+   * A write the backend runs after every earlier request has completed, and makes those
+   * durable first (BLKIF_OP_WRITE_BARRIER; Linux's xen-blkback: drain, then REQ_PREFLUSH
+   * with the write). The barrier write itself is not durable until a later flush()
+   * completes, and later requests may complete before it.
    */
   barrier(sector: u64, pages: Array<usize>, count: u32 = 0): BlockOp {
     if (!this.info_.barrier) return this.refuse(b.OP_WRITE_BARRIER, "the backend offers no write barriers (feature-barrier)");

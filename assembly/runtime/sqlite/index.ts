@@ -117,8 +117,9 @@ export class Database {
     }
     c.extended_result_codes(this.handle, 1);
     c.db_config_defensive(this.handle, 1);
-    // Every page checked as it is read (a hostile disk), full syncs (the VFS turns them
-    // into barriers), 4 KiB pages = the VFS block; exclusive locking and no WAL are compiled in.
+    // Every page checked as it is read (a hostile disk), full syncs (the VFS makes each one
+    // durable: a flush, or barrier + flush when a size changed), 4 KiB pages = the VFS block;
+    // exclusive locking and no WAL are compiled in.
     // Reading the schema (the first read of the file) fails here for a non-SQLite file.
     this.exec("PRAGMA cell_size_check=ON; PRAGMA synchronous=FULL; PRAGMA journal_mode=DELETE; PRAGMA page_size=4096;" +
       "SELECT count(*) FROM sqlite_schema", "opening " + this.name);

@@ -7,15 +7,24 @@
 //   - Writes go to a per-file cache of dirty blocks; contiguous dirty blocks leave as
 //     scatter-gather requests of up to the device's pages-per-request, all in flight
 //     together. A write that is not a sync never flushes (journal appends included).
-//   - xSync writes the file's dirty blocks, then the superblock recording the file's
-//     new size as a WRITE BARRIER: the backend makes every earlier write durable before
-//     it, and the barrier itself durable when it completes. Without barrier support:
-//     flush, superblock write, flush. So a journal sync orders the journal before every
-//     later database write, and a database sync orders the database before the journal
-//     is deleted.
-//   - Deleting the journal (the commit point of journal_mode=DELETE) is a superblock
-//     update with journal size 0, made durable before xDelete returns: when COMMIT
-//     returns, the transaction survives power loss.
+//   - xSync writes the file's dirty blocks, waits until every one has settled, then makes
+//     them durable before it returns. When the file's size is what the last superblock
+//     recorded (a commit's usual case) that is one flush. When it changed, the superblock
+//     recording the new size goes out as a WRITE BARRIER followed by a flush: the
+//     barrier's pre-flush makes every earlier write durable before the superblock, and
+//     the flush makes the superblock itself durable — Linux's xen-blkback turns a barrier
+//     into drain + REQ_PREFLUSH + write (blkback.c), so the barrier write alone survives
+//     no power cut. Without barrier support: flush, superblock write, flush. So a journal
+//     sync makes the journal durable before any later database write, and a database
+//     sync the database before the journal is reset.
+//   - A transaction commits at a journal sync: SQLite in exclusive locking mode ends
+//     each one by zeroing the journal header and syncing the journal (pager.c
+//     zeroJournalHdr), and without it by deleting the journal — here a superblock update
+//     with journal size 0, durable before xDelete returns. Either way, when COMMIT returns
+//     the transaction survives power loss.
+//   - A batch of requests is finished only when every request in it has settled
+//     (sched.AllSettled): an error is reported, a page reused and a block rewritten only
+//     then, and pages a failed device keeps mapped are never reused.
 //   - Sizes are what the last sync recorded: after power loss the journal is hot
 //     exactly when its last sync said so, and SQLite rolls it back.
 //
@@ -71,6 +80,9 @@ class Mount {
   spb: u64;
   maxPages: i32;
   pool: BufferPool = new BufferPool(16);
+  /** The sizes the last completed (durable) superblock update recorded. */
+  recDb: u64;
+  recJournal: u64;
   /** Block checksums (layout version 2); null on a version-1 disk. */
   sums: Sums | null = null;
   constructor(
@@ -84,6 +96,8 @@ class Mount {
     j.size = j.durable = sb.journalBytes;
     this.db = db;
     this.journal = j;
+    this.recDb = sb.dbBytes;
+    this.recJournal = sb.journalBytes;
     this.nextSlot = slot ^ 1;
     this.spb = BLOCK / <u64>dev.info().sectorSize;
     this.maxPages = min(dev.info().maxPages, 32);
@@ -232,7 +246,12 @@ export function unmount(): void {
   mounted = null;
 }
 
-/** Writes the superblock with both files' durable sizes to the next copy, durably. */
+/**
+ * Writes the superblock with both files' durable sizes to the next copy, durably: a
+ * barrier (its pre-flush makes every earlier write durable first), then a flush, because
+ * xen-blkback's barrier write itself is not durable until a later flush completes
+ * (blkback.c: REQ_PREFLUSH, no FUA). Without barriers: flush, write, flush.
+ */
 function writeSuper(m: Mount): string {
   const sb = m.sb;
   sb.generation++;
@@ -246,7 +265,9 @@ function writeSuper(m: Mount): string {
   let e: string;
   if (m.dev.info().barrier) {
     barriers++;
+    flushes++;
     e = finish([m.dev.barrier(sector, [page])]);
+    if (e.length == 0) e = finish([m.dev.flush()]);
   } else {
     // Flush before (orders the data before the superblock) and after (makes it durable).
     flushes += 2;
@@ -261,7 +282,18 @@ function writeSuper(m: Mount): string {
     return "superblock update: " + e;
   }
   m.nextSlot ^= 1;
-  if (m.sums != null) m.sums!.recorded(sb.dbBytes, sb.journalBytes);
+  m.recDb = sb.dbBytes;
+  m.recJournal = sb.journalBytes;
+  if (m.sums != null) m.sums!.recorded(sb.dbBytes, sb.journalBytes, true); // durable: flushed after it
+  return "";
+}
+
+/** Makes every completed write durable: one flush (an empty barrier where only barriers exist). */
+function flushAll(m: Mount): string {
+  flushes++;
+  const e = finish([m.dev.flush()]);
+  if (e.length > 0) return "flush: " + e;
+  if (m.sums != null) m.sums!.durable();
   return "";
 }
 
@@ -483,7 +515,10 @@ export function sync(fid: i32, flags: i32): i32 {
   let e = writeBack(m, f);
   if (e.length == 0) {
     f.durable = f.size;
-    e = writeSuper(m);
+    // Sizes as the last durable superblock recorded them: the data needs only a flush
+    // (a commit's usual case); else the superblock, durably. A failed update is redone.
+    if (m.db.durable == m.recDb && m.journal.durable == m.recJournal) e = flushAll(m);
+    else e = writeSuper(m);
   }
   return e.length > 0 ? fail(c.IOERR_FSYNC, f.what + ": sync: " + e) : c.OK;
 }
