@@ -1,12 +1,15 @@
-// npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk]... [--replay target:seed]...
+// npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk]... [--replay target:seed]... [--no-build]
 // Seeded fuzzing of the storage path against a hostile backend, xenstored and disk
 // (tools/fuzz/cases.ts). Prints each trap, hang or wrong result with the command that
 // replays it, then one summary line; exits 1 if there was any.
 import { parseArgs } from "node:util";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { ROOT } from "./lib/paths.ts";
 import { fuzz } from "./fuzz/engine.ts";
 import { Target, TARGETS } from "./fuzz/cases.ts";
 
-const usage = "usage: npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk]... [--replay target:seed]... [--case-timeout S]";
+const usage = "usage: npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk]... [--replay target:seed]... [--case-timeout S] [--no-build]";
 let values;
 try {
   ({ values } = parseArgs({
@@ -17,6 +20,7 @@ try {
       target: { type: "string", multiple: true },
       replay: { type: "string", multiple: true },
       "case-timeout": { type: "string", default: "60" },
+      "no-build": { type: "boolean", default: false },
     },
   }));
 } catch (e: any) {
@@ -47,6 +51,9 @@ const replay = values.replay?.map((r) => {
   }
   return { target: t, seed: num("replay", s) };
 });
+// The apps the cases run, built from the current sources (a stale wasm would fuzz old code).
+if (!values["no-build"])
+  execFileSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "tools", "build.ts"), "blkfuzz", "xsfuzz", "sqlvfs"], { cwd: ROOT, stdio: "inherit" });
 const summary = await fuzz({
   seconds: num("seconds", values.seconds!),
   seed: num("seed", values.seed!),
