@@ -232,7 +232,10 @@ export class Sums {
         const y = unitCrc(pages[i] + <usize>(k * UNIT), (start + blk) * UNITS + k);
         const isLive = (blk * UNITS + k) * UNIT < live;
         if (this.damage(t, u)) {
-          if (isLive) return this.where(start, blk) + ": its " + this.tableWhere(t) + " is damaged — the disk was damaged; restore from a backup";
+          if (isLive) {
+            this.failed(start, blocks); // entries changed above are not on disk: learn again
+            return this.where(start, blk) + ": its " + this.tableWhere(t) + " is damaged — the disk was damaged; restore from a backup";
+          }
           // Nothing live depends on the sector: start it afresh.
           memory.fill(t.page + <usize>((u % PER_BLOCK) / PER_SECTOR * UNIT), 0, <usize>UNIT);
           t.damaged &= ~(1 << <u32>((u % PER_BLOCK) / PER_SECTOR));
@@ -246,8 +249,10 @@ export class Sums {
         } else {
           // KNOWN, or a pair of one CRC: the disk holds a. MISMATCH: it holds neither
           // (damaged) and is overwritten. Anything else was learnt above.
-          if (st != KNOWN && st != MISMATCH && a != b)
+          if (st != KNOWN && st != MISMATCH && a != b) {
+            this.failed(start, blocks);
             return this.where(start, blk) + ": its checksum state is unsettled before a rewrite (a bug in blocksum.ts): not writing it";
+          }
           const cur = st == MISMATCH ? y : a;
           if (cur == y) {
             if (st != KNOWN) {
