@@ -116,7 +116,7 @@ describe("sqlcrash: I/O errors on a slow disk", () => {
 
   test.each([
     ["block checksums (layout 2, the default)", RUNS, ""],
-    ["no block checksums (layout 1)", 300, ",plain"],
+    ["no block checksums (layout 1)", 200, ",plain"],
   ])("%s: %i seeded runs mixing read and write errors, slow reordered completions and power cuts", (_what, runs, mode) => {
     const wasm = wasmPath("sqlcrash");
     const disk = new Disk({ sectors: 32768 });
@@ -127,7 +127,7 @@ describe("sqlcrash: I/O errors on a slow disk", () => {
     let dbStart = 0;
     for (let i = 0; i < runs; i++) {
       const faults: DiskFaults = {};
-      const slow = r() < 0.3;
+      const slow = r() < 0.2;
       if (slow) {
         faults.delayMs = 1;
         faults.reorder = i + 1;
