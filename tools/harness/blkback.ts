@@ -15,9 +15,10 @@
 // first drains the requests in flight (xen_blk_drain_io), then issues its write with
 // REQ_PREFLUSH: the writes before it become durable, but the barrier's own data is only
 // in the disk's cache, durable after a later flush (or barrier) completes. A power cut
-// may drop it. With delayMs, a request is really in flight until it completes: its data
-// moves (pages to disk, or disk to pages) at completion, so requests in flight together
-// land in completion order.
+// may drop it. With delayMs, a request is really in flight until it completes: a write's
+// data leaves its pages at dispatch or at completion and lands on the disk at completion,
+// a read's lands in its pages at completion, so requests in flight together land in
+// completion order.
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { Domain } from "./domain.ts";
 import { BackendEnd } from "./event-channels.ts";
@@ -49,7 +50,7 @@ export interface DiskFaults {
   ioErrors?: { sector: number; count?: number; op?: "read" | "write"; times?: number }[];
   /**
    * Each request completes this many ms after dispatch (a timed event: the guest blocks
-   * meanwhile); its data moves at completion, and its pages stay mapped until then.
+   * meanwhile); its data lands at completion (see the header), its pages stay mapped until then.
    */
   delayMs?: number;
   /** Execute each batch in a shuffled order (seed), and with delayMs complete at jittered times; barriers still drain. */
