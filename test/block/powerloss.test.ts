@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { runWasm } from "../../tools/harness/run.ts";
 import { Disk } from "../../tools/harness/blkback.ts";
 import { wasmPath } from "../../tools/lib/paths.ts";
-import { holds, zero } from "./pattern.ts";
+import { holds, zero } from "../../tools/harness/pattern.ts";
 
 const run = (app: string, cmdline: string, disk: Disk) => runWasm({ wasm: wasmPath(app), cmdline, disks: [disk] });
 const last = (s: string) => s.trimEnd().split("\n").pop();

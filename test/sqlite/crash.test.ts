@@ -9,20 +9,12 @@
 // is not durable until a later flush, so a cut may drop it.
 import { describe, expect, test } from "vitest";
 import { runWasm } from "../../tools/harness/run.ts";
-import { Disk } from "../../tools/harness/blkback.ts";
+import { Disk, mulberry32 } from "../../tools/harness/blkback.ts";
 import { wasmPath } from "../../tools/lib/paths.ts";
 
 const CUTS = 1000;
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 describe("sqlcrash: power loss at random points", () => {
   test(`${CUTS} power cuts: integrity ok, committed transactions present, no partial one`, () => {

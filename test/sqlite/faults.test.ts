@@ -6,21 +6,13 @@
 // PRAGMA integrity_check is ok — in the run that saw the error and at the next boot.
 import { describe, expect, test } from "vitest";
 import { runWasm, RunResult } from "../../tools/harness/run.ts";
-import { Disk, DiskFaults } from "../../tools/harness/blkback.ts";
+import { Disk, DiskFaults, mulberry32 } from "../../tools/harness/blkback.ts";
 import { wasmPath } from "../../tools/lib/paths.ts";
 
 const RUNS = 1000;
 const last = (s: string) => s.trimEnd().split("\n").pop();
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** The database extent's first sector, from the superblock (layout.ts: u64 database start block at 56). */
 function dbStartSector(disk: Disk): number {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage } from "../../tools/lib/image.ts";
 import { GuestResult, Testbed } from "../../tools/testbed/testbed.ts";
-import { holds } from "../block/pattern.ts";
+import { holds } from "../../tools/harness/pattern.ts";
 
 const BOOT_S = 420;
 const DISK_MIB = 4;

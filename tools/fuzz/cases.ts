@@ -12,6 +12,7 @@ import { Disk } from "../harness/blkback.ts";
 import type { XenbusFaults } from "../harness/xenbus.ts";
 import { wasmPath } from "../lib/paths.ts";
 import { encodeMsg, XS } from "../harness/xs-wire.ts";
+import { pattern } from "../harness/pattern.ts";
 
 export const TARGETS = ["blkif", "xenstore", "disk"] as const;
 export type Target = (typeof TARGETS)[number];
@@ -70,24 +71,6 @@ function classify(r: RunResult, wrongData: RegExp): { verdict: Verdict; detail: 
 }
 
 // ---- blkif ----
-
-function word(seed: number, w: number): number {
-  let x = (seed ^ Math.imul(w >>> 0, 0x9e3779b1) ^ Math.imul(Math.floor(w / 2 ** 32) >>> 0, 0x85ebca6b)) >>> 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d) >>> 0;
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b) >>> 0;
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
-/** blkcheck's pattern (assembly/apps/blkcheck/pattern.ts) over bytes [0, len). */
-function pattern(seed: number, len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  const dv = new DataView(out.buffer);
-  for (let i = 0; i < len; i += 4) dv.setUint32(i, word(seed, i / 4), true);
-  return out;
-}
 
 export function blkifCase(seed: number): CaseResult {
   const r = rng(seed);
@@ -159,7 +142,7 @@ export function blkifCase(seed: number): CaseResult {
     muts.push(`xenbus ${JSON.stringify(xenbus)}`);
   }
   const disk = new Disk({
-    bytes: pattern(pseed, sectors * 512),
+    bytes: pattern(pseed, 0, sectors * 512),
     keys,
     xenbus,
     faults: { mangle, delayMs, reorder, swallow, swallowUnmapped: r.next() < 0.5, late, lateMs },
@@ -168,7 +151,7 @@ export function blkifCase(seed: number): CaseResult {
   const run = runWasm({ wasm: wasmPath("blkfuzz"), cmdline: `${pseed} ${sectors} 300`, disks: [disk], setup: (d) => (dom = d) });
   const c = classify(run, /^FAIL: wrong data/);
   // A pass means every write was acknowledged and flushed: the disk must hold it.
-  if (c.verdict === "ok" && !Buffer.from(disk.current.subarray(0, sectors * 512)).equals(Buffer.from(pattern(pseed + 1, sectors * 512))))
+  if (c.verdict === "ok" && !Buffer.from(disk.current.subarray(0, sectors * 512)).equals(Buffer.from(pattern(pseed + 1, 0, sectors * 512))))
     return { target: "blkif", seed, verdict: "wrong-data", what, detail: "the guest passed, but the disk does not hold what it wrote" };
   return { target: "blkif", seed, what, ...c };
 }

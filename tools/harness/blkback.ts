@@ -721,8 +721,8 @@ export class VbdBackend {
   }
 }
 
-/** A small seeded PRNG (mulberry32): reproducible shuffles. */
-function mulberry32(seed: number): () => number {
+/** A small seeded PRNG (mulberry32): reproducible shuffles and seeded test runs. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
