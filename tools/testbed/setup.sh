@@ -121,7 +121,7 @@ for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc xen-blkback xen-ne
 printf '%s\n' "${ORDER[@]}" > $OUT/etc/modules.order
 
 cp "$HERE/dom0/init" $OUT/init
-cp "$HERE/dom0/ctl-server" "$HERE/dom0/run-guest" $OUT/usr/lib/morgana/
+cp "$HERE/dom0/ctl-server" "$HERE/dom0/run-guest" "$HERE/dom0/diag" $OUT/usr/lib/morgana/
 chmod +x $OUT/init $OUT/usr/lib/morgana/*
 echo "root:x:0:0:root:/root:/bin/sh" > $OUT/etc/passwd
 echo "root:x:0:" > $OUT/etc/group

@@ -16,7 +16,7 @@
 //   TestbedUsageError for bad specs (missing kernel file, bad config).
 // - Disks live in dom0 (/tmp/disks/<name>.img, attached phy via loop by Xen's block
 //   script): createDisk(), readDisk(), and a guest spec's `disks` list.
-// - exec(): runs a bash script in dom0 (xl save/restore, ip, ...), returns status+output.
+// - exec(): runs a POSIX sh script (busybox ash) in dom0 (xl save/restore, ip, ...), returns status+output.
 // - Control protocol (ttyS1, a unix socket on the host side): see dom0/ctl-server.
 //   Files go both ways through a 9p share mounted at /host in dom0; xenconsoled
 //   writes every guest's console log onto it, which is how consoles stream here.
@@ -443,7 +443,7 @@ export class Testbed {
     this.sock?.destroy();
   }
 
-  /** Runs a bash script in dom0; rejects with TestbedError if dom0 does not answer in time. */
+  /** Runs a POSIX sh script (busybox ash) in dom0; rejects with TestbedError if dom0 does not answer in time. */
   exec(script: string, timeoutS = 60): Promise<ExecResult> {
     if (this.failure) return Promise.reject(this.failure);
     if (!this.sock) return Promise.reject(new TestbedError("test bed not started"));
@@ -451,8 +451,11 @@ export class Testbed {
     return new Promise<ExecResult>((res, rej) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        this.fail(`dom0 did not answer a command within ${timeoutS} s: ${script.split("\n")[0].slice(0, 100)}`);
-        rej(this.failure);
+        const what = `dom0 did not answer a command within ${timeoutS} s: ${script.split("\n")[0].slice(0, 100)}`;
+        void this.dom0Diagnostics().then((diag) => {
+          this.fail(`${what}\n${diag}`);
+          rej(this.failure);
+        });
       }, timeoutS * 1000);
       this.pending.set(id, {
         resolve: (r) => (clearTimeout(timer), res(r)),
@@ -460,6 +463,30 @@ export class Testbed {
       });
       this.sock!.write(`${id} ${Buffer.from(script).toString("base64")}\n`);
     });
+  }
+
+  /**
+   * Asks dom0, through the 9p share rather than the (possibly stuck) command channel, for a
+   * dump of every process (tools/testbed/dom0/diag); returns a line saying where it is.
+   */
+  private async dom0Diagnostics(waitS = 20): Promise<string> {
+    if (this.failure || this.exited) return "(no diagnostics: the test bed is gone)";
+    const out = join(this.shareDir, "diag.txt");
+    try {
+      rmSync(out, { force: true });
+      writeFileSync(join(this.shareDir, "diag-request"), "");
+    } catch (e) {
+      return `(no diagnostics: ${(e as Error).message})`;
+    }
+    for (let i = 0; i < waitS * 4 && !this.failure; i++) {
+      await new Promise((res) => setTimeout(res, 250));
+      if (!existsSync(out)) continue;
+      const keep = join(this.runDir, `dom0-diag-${Date.now()}.txt`);
+      copyFileSync(out, keep);
+      const serial = readFileSync(out, "utf8").split("\n").filter((l) => /^\d+: uart/.test(l)).join("; ");
+      return `dom0's process dump (through the share): ${keep}${serial ? `\n  serial ports: ${serial}` : ""}`;
+    }
+    return `dom0 did not answer a diagnostics request through the share within ${waitS} s either: its user space is stuck`;
   }
 
   private async execOk(script: string, what: string, timeoutS = 120): Promise<string> {
