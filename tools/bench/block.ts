@@ -1,10 +1,10 @@
 // The block rows of npm run bench: blkbench's figures under Xen beside dom0
 // Linux's (tools/bench/blkio.c) on the same loop-backed file, 4 KiB requests at
 // queue depth 1 — the depth dd or a plain pread/pwrite loop gives Linux.
-import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { BUILD_DIR, ROOT } from "../lib/paths.ts";
+import { toolSync } from "../lib/exec.ts";
 import { Row } from "./table.ts";
 
 /** Size of the benchmark disk. */
@@ -14,7 +14,7 @@ export const BLOCK_DISK_MIB = 64;
 export function blkioBinary(): string {
   mkdirSync(BUILD_DIR, { recursive: true });
   const out = join(BUILD_DIR, "blkio");
-  execFileSync("gcc", ["-static", "-O2", "-Wall", "-o", out, join(ROOT, "tools", "bench", "blkio.c")], { stdio: "inherit" });
+  toolSync("gcc", ["-static", "-O2", "-Wall", "-o", out, join(ROOT, "tools", "bench", "blkio.c")], "building tools/bench/blkio.c for dom0");
   return out;
 }
 

@@ -26,18 +26,17 @@
 //   entryToJobMs         guest: /proc/uptime when the job starts (modules, mkfs, mount done)
 //   jobMs                guest: job start → job exit (/proc/uptime, 10 ms resolution)
 // Built files live under $MORGANA_CACHE/bench-linux/ (never committed), keyed by content.
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { CACHE_DIR, ROOT, wasmPath } from "../lib/paths.ts";
+import { ROOT, wasmPath } from "../lib/paths.ts";
+import { tool, toolVersion } from "../lib/exec.ts";
+import { cacheArea, cached, sha256 } from "../lib/cache.ts";
 import { amalgamation, headerVersion, SQLITE_INTEGRITY } from "../lib/sqlite.ts";
 import { ensureBootFiles, GuestResult, Testbed, TESTBED_CACHE } from "../testbed/testbed.ts";
 
-const run = promisify(execFile);
 export const LINUX_SRC = join(ROOT, "tools", "bench", "linux");
-export const LINUX_CACHE = join(CACHE_DIR, "bench-linux");
+export const LINUX_CACHE = cacheArea("bench-linux");
 const WASM2C_RT = "/usr/share/wabt/wasm2c";
 /** Debian's wasm2c 1.0.32, whose runtime is WASM2C_RT (npx puts other wabt builds first on PATH). */
 const WASM2C = "/usr/bin/wasm2c";
@@ -56,11 +55,8 @@ export const SQLITE_NATIVE_DEFINES: [string, string][] = [
   ["-DSQLITE_DQS=0", "as in the unikernel"],
 ];
 
-const sha = (...parts: (string | Buffer)[]) => {
-  const h = createHash("sha256");
-  for (const p of parts) h.update(p).update("\0");
-  return h.digest("hex").slice(0, 16);
-};
+/** This area's keys are 16 hex digits (the layout existing caches have). */
+const sha = (...parts: (string | Uint8Array)[]) => sha256(...parts).slice(0, 16);
 const fileSha = (f: string) => sha(readFileSync(f));
 const isFile = (f: string) => {
   try {
@@ -70,34 +66,13 @@ const isFile = (f: string) => {
   }
 };
 
-async function tool(cmd: string, args: string[], what: string): Promise<string> {
-  try {
-    const r = await run(cmd, args, { maxBuffer: 64 << 20, cwd: ROOT });
-    return r.stdout;
-  } catch (e: any) {
-    throw new Error(`${what} failed: ${cmd} ${args.join(" ")}\n${(e.stderr || e.message || "").toString().trim().slice(-4000)}`);
-  }
-}
-
-/** Runs `make(tmp)` unless `out` exists; the result is renamed into place (no half-built files). */
+/** Makes cache file `out` with `make(tmp)` unless it exists; resolves to `out`. */
 async function cachedFile(out: string, make: (tmp: string) => Promise<unknown>): Promise<string> {
-  if (existsSync(out)) return out;
-  mkdirSync(join(out, ".."), { recursive: true });
-  const tmp = `${out}.tmp${process.pid}`;
-  rmSync(tmp, { force: true });
-  try {
-    await make(tmp);
-    renameSync(tmp, out);
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+  await cached(out, make);
   return out;
 }
 
-let gccVersion: string | undefined;
-async function gcc(): Promise<string> {
-  return (gccVersion ??= (await tool("gcc", ["--version"], "gcc --version")).split("\n")[0]);
-}
+const gcc = () => toolVersion("gcc");
 
 /** SQLite compiled once for Linux (gcc -O2, static use), cached by amalgamation, options and gcc. */
 async function sqliteObject(): Promise<{ obj: string; include: string; version: string }> {
@@ -131,7 +106,7 @@ export async function wasmBinary(wasm = wasmPath("bench"), name = "bench"): Prom
     if (i.module !== "morgana" || i.kind !== "function" || !WASM_HOST_IMPORTS.includes(i.name))
       throw new Error(`${wasm} imports ${i.module}.${i.name}, which tools/bench/linux/wasm-host.c does not implement`);
   const host = join(LINUX_SRC, "wasm-host.c");
-  const w2c = (await tool(WASM2C, ["--version"], "wasm2c --version")).trim();
+  const w2c = await toolVersion(WASM2C);
   const dir = join(LINUX_CACHE, `${name}-${sha(bytes, readFileSync(host), w2c, await gcc())}`);
   return cachedFile(join(dir, name), async (tmp) => {
     const c = join(dir, "app.c");

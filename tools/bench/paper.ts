@@ -8,11 +8,11 @@
 //   - Image sizes, and boot: xl create → first console line, guest entry → main.
 // Called by `npm run bench -- --paper [--full]`; writes results/<date>/ (report.ts).
 import { cpus, release, totalmem } from "node:os";
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildImage, ImageResult } from "../lib/image.ts";
 import { wasmPath, ROOT } from "../lib/paths.ts";
+import { toolSync } from "../lib/exec.ts";
 import { runWasm } from "../harness/run.ts";
 import { Disk } from "../harness/blkback.ts";
 import { Testbed, ensureBootFiles } from "../testbed/testbed.ts";
@@ -33,7 +33,7 @@ const DISK_MIB = 128;
 
 function version(cmd: string, args: string[], rx: RegExp): string {
   try {
-    const out = execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const out = toolSync(cmd, args, `asking ${cmd} for its version`);
     return rx.exec(out)?.[1] ?? out.split("\n")[0];
   } catch {
     return "unknown";

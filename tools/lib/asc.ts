@@ -1,13 +1,10 @@
 // Compiles apps with the AssemblyScript compiler (asconfig.json holds the flags).
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, BUILD_DIR, Flavour, wasmPath } from "./paths.ts";
 import { loadAppConfig } from "./image-config.ts";
 import { buildSqlite, sqliteLayout } from "./sqlite.ts";
-
-const run = promisify(execFile);
+import { tool } from "./exec.ts";
 
 /** The second entry file of an app that uses SQLite: its exports are the VFS functions
  * the SQLite module imports (module "app"). asc exports every entry file's exports. */
@@ -39,10 +36,7 @@ export async function compileApp(app: string, flavour: Flavour): Promise<string>
     "--outFile", out,
     "--textFile", out.replace(/\.wasm$/, ".wat"),
   ];
-  try {
-    await run(asc, args, { cwd: ROOT, maxBuffer: 64 << 20 });
-  } catch (e: any) {
-    throw new Error(`asc failed for app "${app}" (${flavour}):\n${e.stderr || e.stdout || e.message}`);
-  }
+  // every diagnostic: the first one is usually the cause
+  await tool(asc, args, `asc for app "${app}" (${flavour})`, { tail: Infinity });
   return out;
 }

@@ -2,12 +2,11 @@
 // twice: see image-syms.ts) → stripped image + xl config. Every step that costs time
 // is cached by content under .cache/image/: the asc output by the sources, wasm2c by the
 // wasm, each object by its source, headers and flags.
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { ROOT, CACHE_DIR, IMAGES_DIR, wasmPath } from "./paths.ts";
+import { ROOT, IMAGES_DIR, wasmPath } from "./paths.ts";
+import { tool, toolVersion } from "./exec.ts";
+import { cacheArea, cached, contentKey as sha, hashTree } from "./cache.ts";
 import { compileApp } from "./asc.ts";
 import { readWasm, KIND_FUNC, KIND_MEMORY } from "./wasm-info.ts";
 import { wasmNamesByCSymbol, parseNm, textLayout, wasmSymsAsm } from "./image-syms.ts";
@@ -15,9 +14,8 @@ import { loadAppConfig, renderXl, AppConfig } from "./image-config.ts";
 import { buildSqlite, CLANG, SQLITE_MODULE, SqliteBuild } from "./sqlite.ts";
 import { moduleSignatures } from "../harness/signatures.ts";
 
-const run = promisify(execFile);
 const SHIM = join(ROOT, "shim");
-const CACHE = join(CACHE_DIR, "image");
+const CACHE = cacheArea("image");
 // Debian's wabt 1.0.32, by absolute path: npm's wabt (node_modules/.bin, first on npm's PATH)
 // is 1.0.39, whose output follows a different runtime contract.
 const WASM2C = "/usr/bin/wasm2c";
@@ -45,26 +43,10 @@ export interface Sizes {
 export interface ImageResult { app: string; xen: string; xl: string; config: AppConfig; steps: Step[]; sizes: Sizes }
 export interface BuildOptions { log?: (line: string) => void }
 
-const sha = (...parts: (string | Uint8Array)[]) => {
-  const h = createHash("sha256");
-  for (const p of parts) h.update(p).update("\0");
-  return h.digest("hex").slice(0, 32);
-};
-
-async function tool(cmd: string, args: string[], what: string): Promise<string> {
-  try {
-    const { stdout } = await run(cmd, args, { cwd: ROOT, maxBuffer: 256 << 20 });
-    return stdout;
-  } catch (e: any) {
-    if (e.code === "ENOENT") throw new Error(`${cmd} not found: it is needed for ${what} (run tools/setup)`);
-    throw new Error(`${what} failed: ${cmd} ${args.join(" ")}\n${e.stderr || e.stdout || e.message}`);
-  }
-}
-
 let gccInfo: Promise<{ version: string; include: string; libgcc: string }> | null = null;
 function gcc() {
   gccInfo ??= (async () => ({
-    version: (await tool("gcc", ["--version"], "the image build")).split("\n")[0],
+    version: await toolVersion("gcc"),
     include: (await tool("gcc", ["-print-file-name=include"], "the image build")).trim(),
     libgcc: (await tool("gcc", ["-print-libgcc-file-name"], "the image build")).trim(),
   }))();
@@ -103,30 +85,6 @@ function clangWasmFlags(resourceInclude: string) {
     "-fbuiltin", "-fno-math-errno", "-DNDEBUG", "-include", join(SHIM, "wasm-rt-config.h"),
     "-fno-inline-functions", "-fno-optimize-sibling-calls", "-w",
   ];
-}
-
-/** Hash of the files under dir whose names pass `filter`, skipping folders `skip` names. */
-function hashTree(dir: string, filter: (f: string) => boolean, skip: (d: string) => boolean = () => false): string {
-  const h = createHash("sha256");
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) { if (!skip(p)) walk(p); }
-      else if (filter(e.name)) h.update(relative(ROOT, p)).update("\0").update(readFileSync(p)).update("\0");
-    }
-  };
-  walk(dir);
-  return h.digest("hex");
-}
-
-/** Runs `make` into cache file `out` unless it exists; the write is atomic. */
-async function cached(out: string, make: (tmp: string) => Promise<void>): Promise<boolean> {
-  if (existsSync(out)) return true;
-  mkdirSync(join(out, ".."), { recursive: true });
-  const tmp = `${out}.tmp${process.pid}`;
-  await make(tmp);
-  renameSync(tmp, out);
-  return false;
 }
 
 /** Checks the module against ABI.md §1 before any C is generated. */
@@ -178,7 +136,7 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
   const config = loadAppConfig(app);
   const g = await gcc();
   const f = flags(g.include);
-  const w2cVersion = (await tool(WASM2C, ["--version"], "translating wasm to C")).trim();
+  const w2cVersion = await toolVersion(WASM2C);
 
   // 0. The SQLite module (tools/lib/sqlite.ts has its own cache), for apps that link it.
   let sq: SqliteBuild | undefined;

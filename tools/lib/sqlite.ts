@@ -8,14 +8,12 @@
 //
 // The source is the amalgamation better-sqlite3 ships (npm pack, integrity pinned
 // below); it is never committed. Every step is cached by content under .cache/sqlite/.
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, CACHE_DIR, BUILD_DIR } from "./paths.ts";
-
-const run = promisify(execFile);
+import { ROOT, BUILD_DIR } from "./paths.ts";
+import { tool, toolVersion } from "./exec.ts";
+import { cacheArea, cached, contentKey as sha, hashDir } from "./cache.ts";
 
 /** Where the amalgamation comes from: better-sqlite3 12.11.1 ships SQLite 3.53.2. */
 export const SQLITE_PACKAGE = "better-sqlite3@12.11.1";
@@ -31,7 +29,7 @@ export const CLANG = "/usr/bin/clang-14";
 export const WASM_LD = "/usr/bin/wasm-ld-14";
 const SRC_DIR = join(ROOT, "sqlite");
 const DECLS = join(ROOT, "assembly", "runtime", "sqlite", "sqlite3.ts");
-const CACHE = join(CACHE_DIR, "sqlite");
+const CACHE = cacheArea("sqlite");
 /** The stable copy the harness finds without a build (runWasm is synchronous). */
 export const SQLITE_WASM = join(BUILD_DIR, "sqlite.wasm");
 /** SQLite's C stack (wasm-ld --stack-first puts it at the bottom of memory). */
@@ -117,40 +115,13 @@ export interface SqliteBuild {
 
 export interface SqliteOptions { log?: (line: string) => void }
 
-const sha = (...parts: (string | Uint8Array)[]) => {
-  const h = createHash("sha256");
-  for (const p of parts) h.update(p).update("\0");
-  return h.digest("hex").slice(0, 32);
-};
-
-async function tool(cmd: string, args: string[], what: string, cwd = ROOT): Promise<string> {
-  try {
-    const { stdout } = await run(cmd, args, { cwd, maxBuffer: 256 << 20 });
-    return stdout;
-  } catch (e: any) {
-    if (e.code === "ENOENT") throw new Error(`${cmd} not found: it is needed for ${what} (run tools/setup)`);
-    throw new Error(`${what} failed: ${cmd} ${args.join(" ")}\n${e.stderr || e.stdout || e.message}`);
-  }
-}
-
-/** Runs `make` into `out` unless it exists; atomic rename, so a crash leaves no half file. */
-async function cached(out: string, make: (tmp: string) => Promise<void>): Promise<boolean> {
-  if (existsSync(out)) return true;
-  mkdirSync(join(out, ".."), { recursive: true });
-  const tmp = `${out}.tmp${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  await make(tmp);
-  renameSync(tmp, out);
-  return false;
-}
-
 /** Fetches and unpacks the amalgamation (once); returns the folder holding sqlite3.c/h. */
 export async function amalgamation(log: (l: string) => void = () => {}): Promise<string> {
   const dir = join(CACHE, "src", sha(SQLITE_INTEGRITY));
   await cached(dir, async (tmp) => {
     mkdirSync(tmp, { recursive: true });
     log(`  sqlite   fetching ${SQLITE_PACKAGE} (npm pack)`);
-    const out = await tool("npm", ["pack", SQLITE_PACKAGE, "--json", "--silent", "--pack-destination", tmp], "fetching SQLite's source", tmp);
+    const out = await tool("npm", ["pack", SQLITE_PACKAGE, "--json", "--silent", "--pack-destination", tmp], "fetching SQLite's source", { cwd: tmp });
     const file = JSON.parse(out.slice(out.indexOf("[")))[0].filename as string;
     const tgz = join(tmp, file.replace(/^@/, "").replace(/\//, "-"));
     const got = "sha512-" + createHash("sha512").update(readFileSync(tgz)).digest("base64");
@@ -170,12 +141,6 @@ export function headerVersion(dir: string): string {
   return m[1];
 }
 
-function hashDir(dir: string): string {
-  const h = createHash("sha256");
-  for (const f of readdirSync(dir).sort()) h.update(f).update("\0").update(readFileSync(join(dir, f))).update("\0");
-  return h.digest("hex");
-}
-
 let inflight: Promise<SqliteBuild> | null = null;
 
 /** Builds the SQLite module (or finds it in the cache) and copies it to build/sqlite.wasm. */
@@ -190,7 +155,7 @@ async function doBuild(opts: SqliteOptions): Promise<SqliteBuild> {
   const t0 = performance.now();
   const src = await amalgamation(log);
   const version = headerVersion(src);
-  const clangVersion = (await tool(CLANG, ["--version"], "compiling SQLite")).split("\n")[0];
+  const clangVersion = await toolVersion(CLANG);
   const resourceDir = (await tool(CLANG, ["-print-resource-dir"], "compiling SQLite")).trim();
   const cf = codegenFlags(resourceDir, src);
   const includes = hashDir(join(SRC_DIR, "include"));
