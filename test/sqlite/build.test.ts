@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll } from "vitest";
 import { readFileSync, statSync } from "node:fs";
 import { buildSqlite, sqliteApiNames, sqliteLayout, SqliteBuild, SQLITE_WASM } from "../../tools/lib/sqlite.ts";
 import { runWasm, loadModule, HarnessError } from "../../tools/harness/run.ts";
-import { moduleSignatures } from "../../tools/harness/signatures.ts";
+import { moduleSignatures } from "../../tools/lib/wasm-info.ts";
 import { buildImage, checkModule, sizeReport } from "../../tools/lib/image.ts";
 import { parseAppConfig, ConfigError, loadAppConfig } from "../../tools/lib/image-config.ts";
 import { wasmPath } from "../../tools/lib/paths.ts";

@@ -5,7 +5,7 @@
 // imports are trampolines that find the app instance's exports when first called.
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { moduleSignatures, ModuleSignatures } from "./signatures.ts";
+import { moduleSignatures, ModuleSignatures } from "../lib/wasm-info.ts";
 import { findSqliteWasm, SQLITE_APP_MODULE, SQLITE_MODULE } from "../lib/sqlite.ts";
 
 export { SQLITE_MODULE };

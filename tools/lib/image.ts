@@ -8,11 +8,10 @@ import { ROOT, IMAGES_DIR, wasmPath } from "./paths.ts";
 import { tool, toolVersion } from "./exec.ts";
 import { cacheArea, cached, contentKey as sha, hashTree } from "./cache.ts";
 import { compileApp } from "./asc.ts";
-import { readWasm, KIND_FUNC, KIND_MEMORY } from "./wasm-info.ts";
+import { readWasm, moduleSignatures, KIND_FUNC, KIND_MEMORY } from "./wasm-info.ts";
 import { wasmNamesByCSymbol, parseNm, textLayout, wasmSymsAsm } from "./image-syms.ts";
 import { loadAppConfig, renderXl, AppConfig } from "./image-config.ts";
 import { buildSqlite, CLANG, SQLITE_MODULE, SqliteBuild } from "./sqlite.ts";
-import { moduleSignatures } from "../harness/signatures.ts";
 
 const SHIM = join(ROOT, "shim");
 const CACHE = cacheArea("image");
