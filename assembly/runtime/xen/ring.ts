@@ -1,7 +1,8 @@
 // A generic shared request/response ring with the semantics of Xen's
-// xen/include/public/io/ring.h, over one 4 KiB page. It knows only memory: the
-// page address, the entry size and the indices; device protocols (block, net)
-// lay out their entries on top, and the grant/event plumbing lives elsewhere.
+// xen/include/public/io/ring.h, over one or more contiguous 4 KiB pages. It
+// knows only memory: the area's address and byte length, the entry size and the
+// indices; device protocols (block, net) lay out their entries on top
+// (block/blkif.ts), and the grant/event plumbing lives elsewhere.
 //
 //   offset  0  req_prod   u32   written by the front end
 //           4  req_event  u32   written by the back end: "notify me at this req_prod"
@@ -9,6 +10,10 @@
 //          12  rsp_event  u32   written by the front end
 //          16  private padding up to 64 (ring.h's __pvt)
 //          64  entries: nr_ents slots of max(request, response) bytes
+//
+// nr_ents is __RING_SIZE: the largest power of two of entries that fit in the
+// area after the header, so a ring of 2^order pages (blkif.h's ring-page-order,
+// 4096 << order bytes) has more slots with the same layout.
 //
 // Indices are free-running u32s that wrap at 2^32; a slot is index & (nr_ents - 1).
 // Everything read from the page is written by the other side and is hostile:
@@ -21,11 +26,13 @@ export const SRING_RSP_PROD: usize = 8;
 export const SRING_RSP_EVENT: usize = 12;
 /** offsetof(struct sring, ring) in ring.h. */
 export const SRING_HEADER: usize = 64;
-const PAGE: u32 = 4096;
+/** The bytes of a one-page ring. */
+export const PAGE: u32 = 4096;
 
-/** __RING_SIZE: the largest power of two of entries that fit in the page. */
-export function ringSize(entrySize: u32): u32 {
-  const n = (PAGE - <u32>SRING_HEADER) / entrySize;
+/** __RING_SIZE: the largest power of two of entries that fit in `bytes` after the header. */
+export function ringSize(entrySize: u32, bytes: u32 = PAGE): u32 {
+  if (bytes <= <u32>SRING_HEADER) return 0;
+  const n = (bytes - <u32>SRING_HEADER) / entrySize;
   if (n == 0) return 0;
   return 1 << (31 - clz(n));
 }
@@ -46,16 +53,37 @@ export function initShared(sring: usize, start: u32 = 0): void {
   return now - event < now - old;
 }
 
-/** The front end: produces requests, consumes responses (FRONT_RING_* in ring.h). */
-export class FrontRing {
-  reqProdPvt: u32;
-  rspCons: u32;
+/** What both ends share: the area, its slot count, and a slot's address. */
+export class Ring {
+  /** Slots in the ring: ringSize(entrySize, bytes). */
   readonly nrEnts: u32;
-  /** Set when the back end published impossible indices; the ring must not be used further. */
+  /** Set when the other end published impossible indices; the ring must not be used further. */
   corrupt: bool = false;
 
-  constructor(public sring: usize, public entrySize: u32) {
-    this.nrEnts = ringSize(entrySize);
+  constructor(
+    /** The shared area: `bytes` of contiguous memory, the header first. */
+    public sring: usize,
+    /** max(sizeof request, sizeof response): DEFINE_RING_TYPES' union. */
+    public entrySize: u32,
+    public bytes: u32,
+  ) {
+    this.nrEnts = ringSize(entrySize, bytes);
+  }
+
+  /** The address of slot idx & (nr_ents - 1) (RING_GET_REQUEST / RING_GET_RESPONSE). */
+  slot(idx: u32): usize {
+    return this.sring + SRING_HEADER + <usize>(idx & (this.nrEnts - 1)) * this.entrySize;
+  }
+}
+
+/** The front end: produces requests, consumes responses (FRONT_RING_* in ring.h). */
+export class FrontRing extends Ring {
+  reqProdPvt: u32;
+  rspCons: u32;
+
+  /** A front ring over `bytes` of shared memory at sring (one page by default). */
+  constructor(sring: usize, entrySize: u32, bytes: u32 = PAGE) {
+    super(sring, entrySize, bytes);
     // FRONT_RING_ATTACH: start from whatever the shared indices say.
     this.reqProdPvt = load<u32>(sring + SRING_REQ_PROD);
     this.rspCons = load<u32>(sring + SRING_RSP_PROD);
@@ -116,21 +144,16 @@ export class FrontRing {
     mb(); // rsp_event is visible before rsp_prod is read again
     return this.unconsumedResponses();
   }
-
-  slot(idx: u32): usize {
-    return this.sring + SRING_HEADER + <usize>(idx & (this.nrEnts - 1)) * this.entrySize;
-  }
 }
 
 /** The back end: consumes requests, produces responses (BACK_RING_* in ring.h). */
-export class BackRing {
+export class BackRing extends Ring {
   reqCons: u32;
   rspProdPvt: u32;
-  readonly nrEnts: u32;
-  corrupt: bool = false;
 
-  constructor(public sring: usize, public entrySize: u32) {
-    this.nrEnts = ringSize(entrySize);
+  /** A back ring over `bytes` of shared memory at sring (one page by default). */
+  constructor(sring: usize, entrySize: u32, bytes: u32 = PAGE) {
+    super(sring, entrySize, bytes);
     this.reqCons = load<u32>(sring + SRING_RSP_PROD);
     this.rspProdPvt = this.reqCons;
   }
@@ -179,9 +202,5 @@ export class BackRing {
     store<u32>(this.sring + SRING_REQ_EVENT, this.reqCons + 1);
     mb(); // req_event is visible before req_prod is read again
     return this.unconsumedRequests();
-  }
-
-  slot(idx: u32): usize {
-    return this.sring + SRING_HEADER + <usize>(idx & (this.nrEnts - 1)) * this.entrySize;
   }
 }
