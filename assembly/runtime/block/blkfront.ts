@@ -20,7 +20,7 @@
 import * as abi from "../abi";
 import * as iopage from "../iopage";
 import { Future, Sleep, State, Task, sleep, spawn } from "../sched";
-import { FrontRing, SRING_HEADER } from "../xen/ring";
+import { FrontRing, PAGE } from "../xen/ring";
 import { Channel, EventHandler } from "../xen/evtchn";
 import * as b from "./blkif";
 
@@ -107,16 +107,6 @@ class Kick extends Task {
   }
 }
 
-/** A FrontRing over 2^order contiguous pages (blkif.h "ring-page-order"): the same layout, more slots. */
-export class MultiPageFrontRing extends FrontRing {
-  constructor(sring: usize, entrySize: u32, order: u32) {
-    super(sring, entrySize);
-    // __RING_SIZE over the whole area: the largest power of two of entries that fit.
-    const n = ((<u32>4096 << order) - <u32>SRING_HEADER) / entrySize;
-    this.nrEnts = <u32>1 << (31 - clz(n));
-  }
-}
-
 /** Segments of one indirect request we are prepared to send (one indirect page). */
 export const MAX_INDIRECT_SEGMENTS: i32 = 256;
 
@@ -129,6 +119,8 @@ export class Blkfront extends EventHandler {
   private indirectPages: StaticArray<usize>;
   private queue: Array<BlockOp> = new Array<BlockOp>();
   private idleWaits: Array<Future> = new Array<Future>();
+  /** The response being looked at (one copy out of the ring, reused). */
+  private rsp: b.Response = new b.Response();
   /** Set when the backend broke the protocol or lost a request: the device takes no more requests. */
   broken: string = "";
   /** How long a request may stay on the ring unanswered before the device fails. */
@@ -157,7 +149,8 @@ export class Blkfront extends EventHandler {
     public indirectSegments: i32,
   ) {
     super();
-    const ring: FrontRing = ringOrder == 0 ? new FrontRing(ringPage, b.ENTRY_SIZE) : new MultiPageFrontRing(ringPage, b.ENTRY_SIZE, ringOrder);
+    // blkif.h "ring-page-order": 2^order pages, the same layout with more slots.
+    const ring = new FrontRing(ringPage, b.ENTRY_SIZE, PAGE << ringOrder);
     const n = <i32>ring.nrEnts;
     this.ring = ring;
     this.slots = new StaticArray<BlockOp | null>(n);
@@ -231,23 +224,12 @@ export class Blkfront extends EventHandler {
     }
     const slot = this.ring.nextRequest();
     if (n > b.MAX_SEGMENTS) {
-      store<u8>(slot + b.IND_OPERATION, b.OP_INDIRECT);
-      store<u8>(slot + b.IND_OP, r.op);
-      store<u16>(slot + b.IND_NR_SEGMENTS, <u16>n);
-      store<u64>(slot + b.IND_ID, <u64>id);
-      store<u64>(slot + b.IND_SECTOR, r.sector);
-      store<u16>(slot + b.IND_HANDLE, this.handle);
-      store<u16>(slot + b.IND_HANDLE + 2, 0);
-      store<u32>(slot + b.IND_GREFS, <u32>r.grants[n]); // the indirect page's grant follows the data grants
-      for (let i = 1; i < b.MAX_INDIRECT_PAGES; i++) store<u32>(slot + b.IND_GREFS + (<usize>i << 2), 0);
+      // The indirect page's grant follows the data grants.
+      b.writeIndirectRequest(slot, r.op, <u16>n, this.handle, <u64>id, r.sector, <u32>r.grants[n]);
       r.indirect = true;
     } else {
-      store<u8>(slot + b.REQ_OPERATION, r.op);
-      store<u8>(slot + b.REQ_NR_SEGMENTS, <u8>n);
-      store<u16>(slot + b.REQ_HANDLE, this.handle);
-      store<u64>(slot + b.REQ_ID, <u64>id);
-      store<u64>(slot + b.REQ_SECTOR, r.sector);
-      for (let i = 0; i < n; i++) this.segment(slot + b.REQ_SEG + <usize>i * b.SEG_SIZE, r, i);
+      b.writeRequest(slot, r.op, <u8>n, this.handle, <u64>id, r.sector);
+      for (let i = 0; i < n; i++) this.segment(b.segmentOf(slot, i), r, i);
     }
     r.id = id;
     r.shared = true;
@@ -271,7 +253,7 @@ export class Blkfront extends EventHandler {
       }
       unchecked((this.indirectPages[id] = page));
     }
-    for (let i = 0; i < r.pages.length; i++) this.segment(page + <usize>i * b.SEG_SIZE, r, i);
+    for (let i = 0; i < r.pages.length; i++) this.segment(b.indirectSegmentOf(page, i), r, i);
     const ref = abi.gnttab_grant_access(this.backendDomid, page, 1);
     if (ref < 0) {
       r.reject(this.name + ": " + r.what + ": granting the indirect page failed (errno " + (-ref).toString() + ")");
@@ -283,12 +265,8 @@ export class Blkfront extends EventHandler {
 
   // struct blkif_request_segment for page i: whole pages, the last one possibly partial.
   private segment(at: usize, r: BlockOp, i: i32): void {
-    const before = <u32>i * b.SECTORS_PER_PAGE;
-    const left = r.nsec - before;
-    store<u32>(at + b.SEG_GREF, <u32>r.grants[i]);
-    store<u8>(at + b.SEG_FIRST_SECT, 0);
-    store<u8>(at + b.SEG_LAST_SECT, <u8>(min(left, b.SECTORS_PER_PAGE) - 1));
-    store<u16>(at + 6, 0);
+    const left = r.nsec - <u32>i * b.SECTORS_PER_PAGE;
+    b.writeSegment(at, <u32>r.grants[i], 0, <u8>(min(left, b.SECTORS_PER_PAGE) - 1));
   }
 
   /** Takes every response on the ring, settles its request, then refills the ring. */
@@ -298,10 +276,10 @@ export class Blkfront extends EventHandler {
       let n = this.ring.unconsumedResponses();
       if (n < 0) return this.fatal("the backend published more responses than requests (rsp_prod is corrupt)");
       while (n-- > 0) {
-        const s = this.ring.nextResponse();
-        const id = load<u64>(s + b.RSP_ID);
-        const op = load<u8>(s + b.RSP_OPERATION);
-        const status = load<i16>(s + b.RSP_STATUS);
+        const rsp = this.rsp.read(this.ring.nextResponse());
+        const id = rsp.id;
+        const op = rsp.operation;
+        const status = rsp.status;
         if (id >= <u64>this.slots.length)
           return this.fatal("response id " + id.toString() + " is out of range (the ring has " + this.slots.length.toString() + " slots)");
         const r = unchecked(this.slots[<i32>id]);
