@@ -1,8 +1,11 @@
-// Cooperative threads in the spirit of Lwt (Mirage paper §3.2), without stack
-// switching: AssemblyScript has no closures, and asyncify-style coroutines hide
-// live references from its GC (shared/toolchain-notes.md). So a suspended thread
-// is an ordinary heap object, reachable from the scheduler, that remembers where
-// it is in its own fields:
+// Cooperative threads in the spirit of Lwt (OCaml's ocsigen/lwt, the promises of
+// its src/core/lwt.ml; Mirage paper §3.2), without stack switching:
+// AssemblyScript has no closures (assemblyscript.org, "Status and roadmap"), and
+// coroutines made with Binaryen's Asyncify pass keep a suspended task's locals in
+// an unwind buffer that AssemblyScript's garbage collector does not scan, so the
+// objects only they reference could be freed while the task sleeps. So a
+// suspended thread is an ordinary heap object, reachable from the scheduler,
+// that remembers where it is in its own fields:
 //
 //   - a Future is a value that settles once: resolved, rejected (with a message)
 //     or cancelled. Other futures wait on it; settling wakes them.
