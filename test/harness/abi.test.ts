@@ -1,5 +1,7 @@
 // The harness's side of shim/ABI.md, checked with hand-written modules: what it
-// refuses, and how each shutdown reason and a deadlock end the run.
+// refuses, how each shutdown reason and a deadlock end the run, and the argument
+// checks of the extensions (§6–9). That the harness's import table matches the spec,
+// the runtime and the shim is test/abi/sources.test.ts.
 import { describe, expect, test } from "vitest";
 import { runWasm, loadModule, HarnessError } from "../../tools/harness/run.ts";
 import { abiModule, wat } from "../helpers/wat.ts";
@@ -40,6 +42,11 @@ describe("module checks (ABI.md §1)", () => {
   test("an ABI import with the wrong signature is refused, naming both types", () => {
     const m = abiModule(`(import "morgana" "shutdown" (func (param i64)))`, "");
     expect(() => runWasm({ wasm: m })).toThrow(/import morgana\.shutdown has type \(i64\) -> \(\), but ABI v1 says \(i32\) -> i32/);
+  });
+
+  test("an extension import with the wrong signature is refused too", () => {
+    const m = abiModule(`(import "morgana" "evtchn_poll" (func (param i32) (result i32)))`, "");
+    expect(() => runWasm({ wasm: m })).toThrow(/import morgana\.evtchn_poll has type \(i32\) -> i32, but ABI v1 says \(i32, i32\) -> i32/);
   });
 });
 
@@ -94,5 +101,41 @@ describe("traps without a name section", () => {
 describe("boot information", () => {
   test("a command line longer than start_info can hold is refused", () => {
     expect(() => runWasm({ wasm: abiModule("", ""), cmdline: "x".repeat(1024) })).toThrow(/at most 1023/);
+  });
+
+  test("boot_info (§3.6) names the xenstore and console channels: the ports bound at boot", () => {
+    const m = abiModule(
+      `(import "morgana" "boot_info" (func $bi (param i32 i32) (result i32)))`,
+      `(drop (call $bi (i32.const 0) (i32.const 64)))`,
+    );
+    const r = runWasm({ wasm: m, setup: () => {} });
+    const dv = new DataView((r.domain.memory() as ArrayBuffer).slice(0, 64));
+    expect(dv.getUint32(40, true)).toBe(r.domain.storePort.guestPort);
+    expect(dv.getUint32(44, true)).toBe(r.domain.consolePort.guestPort);
+    expect(dv.getBigUint64(32, true)).not.toBe(0n);
+  });
+});
+
+describe("store_ring_map (§7)", () => {
+  const IMPORTS = `
+    (import "morgana" "store_ring_map" (func $map (param i32) (result i32)))
+    (import "morgana" "mem_barrier" (func $mb))`;
+  /** Traps (a crash) unless the call returns want. */
+  const expectRc = (call: string, want: number) => `(if (i32.ne ${call} (i32.const ${want})) (then unreachable))`;
+
+  test("misaligned is -EINVAL, outside memory -EFAULT, a second map -EBUSY", () => {
+    const m = abiModule(
+      IMPORTS,
+      `(call $mb)
+       ${expectRc("(call $map (i32.const 100))", -22)}
+       ${expectRc("(call $map (i32.const 65536))", -14)}
+       ${expectRc("(call $map (i32.const 4096))", 0)}
+       ${expectRc("(call $map (i32.const 8192))", -16)}
+       ${expectRc("(call $map (i32.const 4096))", -16)}`,
+    );
+    const r = runWasm({ wasm: m });
+    expect(r.trap).toBeUndefined();
+    expect(r.outcome).toBe("poweroff");
+    expect(r.domain.xenstored.attached).toBe(true);
   });
 });

@@ -12,6 +12,7 @@ import { readWasm, moduleSignatures, KIND_FUNC, KIND_MEMORY } from "./wasm-info.
 import { wasmNamesByCSymbol, parseNm, textLayout, wasmSymsAsm } from "./image-syms.ts";
 import { loadAppConfig, renderXl, AppConfig } from "./image-config.ts";
 import { buildSqlite, CLANG, SQLITE_MODULE, SqliteBuild } from "./sqlite.ts";
+import { shimImportNames } from "./abi-sources.ts";
 
 const SHIM = join(ROOT, "shim");
 const CACHE = cacheArea("image");
@@ -22,10 +23,7 @@ const WASM2C = "/usr/bin/wasm2c";
 /** The imports the shim implements (functions Z_morganaZ_<name> in shim/*.c): a module
  * may import only these, from module "morgana" (shim/ABI.md §1, §3). */
 export function shimImports(): string[] {
-  const names = new Set<string>();
-  for (const f of readdirSync(SHIM).filter((n) => n.endsWith(".c")))
-    for (const m of readFileSync(join(SHIM, f), "utf8").matchAll(/^\w+ Z_morganaZ_(\w+)\(/gm)) names.add(m[1]);
-  return [...names].sort();
+  return shimImportNames(SHIM); // read by tools/lib/abi-sources.ts, which test/abi/sources.test.ts checks
 }
 
 /** Shim sources, in link order; head.S first (its .text.head starts the image). */
