@@ -7,45 +7,76 @@
 // An AssemblyScript whose growMemory no longer has that shape fails the build here.
 import { Node, NodeKind } from "assemblyscript";
 
+/** @typedef {import("assemblyscript").CallExpression} CallExpression */
+/** @typedef {import("assemblyscript").FunctionDeclaration} FunctionDeclaration */
+/** @typedef {import("assemblyscript").IdentifierExpression} IdentifierExpression */
+/** @typedef {import("assemblyscript").IfStatement} IfStatement */
+/** @typedef {import("assemblyscript").Parser} Parser */
+/** @typedef {import("assemblyscript").PropertyAccessExpression} PropertyAccessExpression */
+/** @typedef {Node & Record<string, unknown>} AnyNode an AST node seen as a record: the walks below look into any field */
+
 const HOOK = "__morgana_out_of_memory";
 
-/** Calls to unreachable() that follow a failed memory.grow, below `node`. */
+/**
+ * Calls to unreachable() that follow a failed memory.grow, below `node`.
+ * @param {unknown} node an AST node, an array of them, or anything else (skipped)
+ * @param {CallExpression[]} found
+ * @param {boolean} [underGrowCheck]
+ * @returns {CallExpression[]}
+ */
 function failedGrowTraps(node, found, underGrowCheck = false) {
   if (!node || typeof node !== "object") return found;
   if (Array.isArray(node)) {
     for (const n of node) failedGrowTraps(n, found, underGrowCheck);
     return found;
   }
-  if (typeof node.kind !== "number") return found;
-  if (node.kind === NodeKind.If) {
-    const checksGrow = mentionsMemoryGrow(node.condition);
-    failedGrowTraps(node.ifTrue, found, checksGrow);
-    failedGrowTraps(node.ifFalse, found, false);
+  const any = /** @type {AnyNode} */ (node);
+  if (typeof any.kind !== "number") return found;
+  if (any.kind === NodeKind.If) {
+    const s = /** @type {IfStatement} */ (node);
+    const checksGrow = mentionsMemoryGrow(s.condition);
+    failedGrowTraps(s.ifTrue, found, checksGrow);
+    failedGrowTraps(s.ifFalse, found, false);
     return found;
   }
-  if (underGrowCheck && node.kind === NodeKind.Call && node.expression.kind === NodeKind.Identifier && node.expression.text === "unreachable") {
-    found.push(node);
-    return found;
+  if (underGrowCheck && any.kind === NodeKind.Call) {
+    const call = /** @type {CallExpression} */ (node);
+    if (call.expression.kind === NodeKind.Identifier && /** @type {IdentifierExpression} */ (call.expression).text === "unreachable") {
+      found.push(call);
+      return found;
+    }
   }
-  for (const key of ["statements", "expression", "body"]) if (key in node) failedGrowTraps(node[key], found, underGrowCheck);
+  for (const key of ["statements", "expression", "body"]) if (key in any) failedGrowTraps(any[key], found, underGrowCheck);
   return found;
 }
 
+/**
+ * True when `node` (an expression, or anything else) mentions memory.grow.
+ * @param {unknown} node
+ * @returns {boolean}
+ */
 function mentionsMemoryGrow(node) {
   if (!node || typeof node !== "object") return false;
-  if (node.kind === NodeKind.PropertyAccess && node.property?.text === "grow" && node.expression?.kind === NodeKind.Identifier && node.expression.text === "memory") return true;
+  const any = /** @type {AnyNode} */ (node);
+  if (any.kind === NodeKind.PropertyAccess) {
+    const pa = /** @type {PropertyAccessExpression} */ (node);
+    if (pa.property?.text === "grow" && pa.expression?.kind === NodeKind.Identifier && /** @type {IdentifierExpression} */ (pa.expression).text === "memory") return true;
+  }
   for (const key of ["expression", "left", "right", "operand", "args"]) {
-    const v = node[key];
+    const v = any[key];
     if (Array.isArray(v) ? v.some(mentionsMemoryGrow) : mentionsMemoryGrow(v)) return true;
   }
   return false;
 }
 
 export default class OomTransform {
+  /** @param {Parser} parser */
   afterParse(parser) {
     const tlsf = parser.sources.find((s) => s.internalPath === "~lib/rt/tlsf");
     if (!tlsf) return; // a runtime without TLSF (stub): nothing to rewrite
-    const grow = tlsf.statements.find((s) => s.kind === NodeKind.FunctionDeclaration && s.name.text === "growMemory");
+    const grow = /** @type {FunctionDeclaration | undefined} */ (
+      tlsf.statements.find((s) => s.kind === NodeKind.FunctionDeclaration && /** @type {FunctionDeclaration} */ (s).name.text === "growMemory")
+    );
     const traps = grow ? failedGrowTraps(grow.body, []) : [];
     if (traps.length !== 1)
       throw new Error(`tools/oom/transform.mjs: expected one unreachable() after a failed memory.grow in ~lib/rt/tlsf.ts growMemory, found ${traps.length} (a different AssemblyScript? update the transform)`);

@@ -60,12 +60,31 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mkdirSync, writeFileSync } from "node:fs";
 
+/** @typedef {import("assemblyscript").ClassDeclaration} ClassDeclaration */
+/** @typedef {import("assemblyscript").ExportDefaultStatement} ExportDefaultStatement */
+/** @typedef {import("assemblyscript").FieldDeclaration} FieldDeclaration */
+/** @typedef {import("assemblyscript").IdentifierExpression} IdentifierExpression */
+/** @typedef {import("assemblyscript").MethodDeclaration} MethodDeclaration */
+/** @typedef {import("assemblyscript").NamedTypeNode} NamedTypeNode */
+/** @typedef {import("assemblyscript").NamespaceDeclaration} NamespaceDeclaration */
+/** @typedef {import("assemblyscript").Parser} Parser */
+/** @typedef {import("assemblyscript").Range} Range */
+/** @typedef {import("assemblyscript").Statement} Statement */
+/** @typedef {import("assemblyscript").TypeNode} TypeNode */
+/**
+ * How a column is stored and handled ("id" is set on the primary key once the model checks out).
+ * @typedef {{ kind: "text" | "optText" | "int" | "real" | "bool" | "id", sql: string, notNull: boolean, zero: string }} ColumnInfo
+ */
+/** @typedef {ColumnInfo & { name: string, asType: string | null, range: Range }} Field a stored field of an @orm class */
+/** @typedef {{ name: string, exported: boolean, fields: Field[] }} Model an @orm class that checked out */
+/** @typedef {(range: Range, msg: string) => void} Report reports a compile error at `range` */
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The runtime modules the generated code imports (paths without .ts). */
 const RUNTIME_SQLITE = resolve(HERE, "..", "..", "assembly", "runtime", "sqlite", "index");
 const RUNTIME_SYSTEM = resolve(HERE, "..", "..", "assembly", "runtime", "system");
 
-/** The supported field types: AssemblyScript type → how it is stored and handled. */
+/** @type {Record<string, ColumnInfo>} The supported field types: AssemblyScript type → how it is stored and handled. */
 const TYPES = {
   string: { kind: "text", sql: "TEXT", notNull: true, zero: "''" },
   i8: { kind: "int", sql: "INTEGER", notNull: true, zero: "0" },
@@ -80,33 +99,49 @@ const TYPES = {
   f64: { kind: "real", sql: "REAL", notNull: true, zero: "0.0" },
   bool: { kind: "bool", sql: "INTEGER", notNull: true, zero: "0" },
 };
+/** @type {ColumnInfo} */
 const OPTIONAL_TEXT = { kind: "optText", sql: "TEXT", notNull: false, zero: "NULL" };
 const SUPPORTED =
   "supported: string, string | null, i8, i16, i32, i64, u8, u16, u32, isize, f32, f64, bool";
 
 /** A SQL identifier in double quotes. */
-const q = (name) => '"' + name.replace(/"/g, '""') + '"';
+const q = (/** @type {string} */ name) => '"' + name.replace(/"/g, '""') + '"';
 /** An AssemblyScript string literal. */
-const lit = (s) => JSON.stringify(s);
-const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+const lit = (/** @type {string} */ s) => JSON.stringify(s);
+const cap = (/** @type {string} */ s) => s.charAt(0).toUpperCase() + s.slice(1);
 
+/**
+ * A type annotation as the user wrote it, for error messages.
+ * @param {TypeNode | null} node
+ * @returns {string}
+ */
 function typeText(node) {
   if (!node) return "(no type annotation)";
   if (node.kind === NodeKind.NamedType) {
+    const named = /** @type {NamedTypeNode} */ (node);
+    /** @type {string[]} */
     let parts = [];
-    for (let n = node.name; n; n = n.next) parts.push(n.identifier.text);
+    /** @type {import("assemblyscript").TypeName | null} */
+    let n = named.name;
+    for (; n; n = n.next) parts.push(n.identifier.text);
     let s = parts.join(".");
-    if (node.typeArguments && node.typeArguments.length) s += "<" + node.typeArguments.map(typeText).join(", ") + ">";
+    if (named.typeArguments && named.typeArguments.length) s += "<" + named.typeArguments.map(typeText).join(", ") + ">";
     return node.isNullable ? s + " | null" : s;
   }
   if (node.kind === NodeKind.FunctionType) return "a function type";
   return "an unsupported type";
 }
 
-/** Checks one @orm class; returns its model or null after reporting errors. */
+/**
+ * Checks one @orm class; returns its model or null after reporting errors.
+ * @param {ClassDeclaration} cls
+ * @param {Report} report
+ * @returns {Model | null}
+ */
 function model(cls, report) {
   const name = cls.name.text;
   let bad = false;
+  /** @type {Report} */
   const err = (range, msg) => {
     report(range, "@orm class " + name + ": " + msg);
     bad = true;
@@ -114,10 +149,11 @@ function model(cls, report) {
   if (cls.typeParameters && cls.typeParameters.length) err(cls.name.range, "a generic class cannot be stored");
   if (cls.extendsType) err(cls.extendsType.range, "a derived class cannot be stored (its base class's fields are not seen); declare every field in the class");
   if (cls.flags & CommonFlags.Abstract) err(cls.name.range, "an abstract class cannot be stored");
+  /** @type {Field[]} */
   const fields = [];
   for (const m of cls.members) {
     if (m.kind === NodeKind.MethodDeclaration && m.name.text === "constructor") {
-      for (const p of m.signature.parameters) {
+      for (const p of /** @type {MethodDeclaration} */ (m).signature.parameters) {
         if (!p.initializer && p.parameterKind !== 2 /* rest */ && p.parameterKind !== 1 /* optional */) {
           err(p.name.range, "the constructor must be callable with no arguments (the store creates instances with `new " + name + "()`): parameter " + p.name.text + " has no default");
           break;
@@ -136,19 +172,22 @@ function model(cls, report) {
       err(m.name.range, "field " + f + " is readonly; stored fields are assigned when rows are read");
       continue;
     }
-    const t = m.type;
+    const t = /** @type {FieldDeclaration} */ (m).type;
+    /** @type {ColumnInfo | null} */
     let info = null;
+    /** @type {string | null} */
     let asType = null;
-    if (t && t.kind === NodeKind.NamedType && !t.name.next && !(t.typeArguments && t.typeArguments.length)) {
-      let n = t.name.identifier.text;
+    const named = t && t.kind === NodeKind.NamedType ? /** @type {NamedTypeNode} */ (t) : null;
+    if (named && !named.name.next && !(named.typeArguments && named.typeArguments.length)) {
+      let n = named.name.identifier.text;
       if (n === "boolean") n = "bool";
       if (n === "String") n = "string";
-      if (t.isNullable) {
+      if (named.isNullable) {
         if (n === "string") info = OPTIONAL_TEXT;
       } else if (Object.prototype.hasOwnProperty.call(TYPES, n)) info = TYPES[n];
       asType = n;
       if (!info && (n === "u64" || n === "usize")) {
-        err(t.range, "field " + f + " has type " + typeText(t) + ", which SQLite's signed 64-bit INTEGER cannot hold in full (use i64); " + SUPPORTED);
+        err(named.range, "field " + f + " has type " + typeText(named) + ", which SQLite's signed 64-bit INTEGER cannot hold in full (use i64); " + SUPPORTED);
         continue;
       }
     }
@@ -158,6 +197,7 @@ function model(cls, report) {
     }
     fields.push({ name: f, asType, ...info, range: m.name.range });
   }
+  /** @type {Map<string, string>} field names in lower case → as declared */
   const lower = new Map();
   for (const fd of fields) {
     const k = fd.name.toLowerCase();
@@ -171,22 +211,29 @@ function model(cls, report) {
     err(cls.name.range, "needs a primary key field `id: i64 = 0` (set by save())");
   else if (id && id.asType !== "i64") err(id.range, "field id must have type i64 (it is the INTEGER PRIMARY KEY), not " + id.asType);
   if (bad) return null;
-  id.kind = "id";
+  /** @type {Field} */ (id).kind = "id";
   return { name, exported: (cls.flags & CommonFlags.Export) !== 0, fields };
 }
 
-/** The column's declaration in CREATE TABLE, and how PRAGMA table_info shows it. */
+/**
+ * The column's declaration in CREATE TABLE, and how PRAGMA table_info shows it.
+ * @param {Field} f
+ */
 function columnDecl(f) {
   if (f.kind === "id") return "INTEGER PRIMARY KEY";
   let d = f.sql + (f.notNull ? " NOT NULL" : "");
   if (f.kind === "bool") d += " CHECK(" + q(f.name) + " IN (0,1))";
   return d;
 }
+/** @param {Field} f */
 function columnShape(f) {
   return f.kind === "id" ? "INTEGER PRIMARY KEY" : f.sql + (f.notNull ? " NOT NULL" : "");
 }
 
-/** The generated AssemblyScript for one model. */
+/**
+ * The generated AssemblyScript for one model.
+ * @param {Model} m
+ */
 function generate(m) {
   const N = m.name, S = N + "Store", Q = N + "Query", T = q(N);
   const ex = m.exported ? "export " : "";
@@ -248,6 +295,7 @@ function generate(m) {
     "]";
 
   // Query conditions.
+  /** @type {string[]} */
   const conds = [];
   for (const f of fs) {
     const c = q(f.name), n = f.name;
@@ -586,6 +634,11 @@ ${conds.join("\n")}
 `;
 }
 
+/**
+ * The import specifier of `target` (a path without .ts) from the file `fromFile`.
+ * @param {string} fromFile
+ * @param {string} target
+ */
 function importPath(fromFile, target) {
   let r = relative(dirname(fromFile), target).split(sep).join("/");
   if (!r.startsWith(".")) r = "./" + r;
@@ -593,15 +646,22 @@ function importPath(fromFile, target) {
 }
 
 export default class OrmTransform {
+  /** @param {Parser} parser */
   afterParse(parser) {
-    const baseDir = this.baseDir || process.cwd();
+    // asc sets baseDir on the transform's prototype (the Transform base class of "assemblyscript/transform")
+    const baseDir = /** @type {{ baseDir?: string }} */ (this).baseDir || process.cwd();
+    /** @type {Report} */
     const report = (range, msg) => parser.error(DiagnosticCode.User_defined_0, range, msg);
+    /** @param {import("assemblyscript").DecoratorNode} d */
+    const isOrm = (d) => d.name.kind === NodeKind.Identifier && /** @type {IdentifierExpression} */ (d.name).text === "orm";
     for (const src of parser.sources.slice()) {
       if (src.isLibrary || src.normalizedPath.startsWith("~lib/")) continue;
+      /** @type {Model[]} */
       const models = [];
-      for (const st of src.statements) {
+      for (const stmt of src.statements) {
+        const st = /** @type {ClassDeclaration} */ (stmt);
         if (st.kind !== NodeKind.ClassDeclaration || !st.decorators) continue;
-        const deco = st.decorators.find((d) => d.name.kind === NodeKind.Identifier && d.name.text === "orm");
+        const deco = st.decorators.find(isOrm);
         if (!deco) continue;
         // asc accepts unknown decorators silently; drop ours so no later pass sees it.
         st.decorators = st.decorators.filter((d) => d !== deco);
@@ -611,14 +671,19 @@ export default class OrmTransform {
       }
       // @orm below the top level (in a namespace, `export default`) is not supported: say so
       // rather than let asc accept the decorator silently.
+      /** @type {(stmts: Statement[], top: boolean) => void} */
       const nested = (stmts, top) => {
         for (const st of stmts) {
-          const inner = st.kind === NodeKind.NamespaceDeclaration ? st.members : st.kind === NodeKind.ExportDefault ? [st.declaration] : null;
+          const inner =
+            st.kind === NodeKind.NamespaceDeclaration ? /** @type {NamespaceDeclaration} */ (st).members
+            : st.kind === NodeKind.ExportDefault ? [/** @type {ExportDefaultStatement} */ (st).declaration]
+            : null;
+          const cls = /** @type {ClassDeclaration} */ (st);
           if (inner) nested(inner, false);
-          else if (!top && st.kind === NodeKind.ClassDeclaration && st.decorators)
-            for (const d of st.decorators)
-              if (d.name.kind === NodeKind.Identifier && d.name.text === "orm")
-                report(d.range, "@orm class " + st.name.text + ": must be declared at the top level of its file (not in a namespace or as export default)");
+          else if (!top && st.kind === NodeKind.ClassDeclaration && cls.decorators)
+            for (const d of cls.decorators)
+              if (isOrm(d))
+                report(d.range, "@orm class " + cls.name.text + ": must be declared at the top level of its file (not in a namespace or as export default)");
         }
       };
       nested(src.statements, true);
