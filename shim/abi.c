@@ -3,8 +3,6 @@
 #include <string.h>
 #include "shim.h"
 
-#define EFAULT 14
-#define EINVAL 22
 #define BOOTINFO_SIZE 64
 #define PLATFORM_XEN_PV 1
 
@@ -23,7 +21,7 @@ uint32_t Z_morganaZ_console_write(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
     (void)ctx;
     uint8_t *p = wasm_range(buf, len);
-    if (!p) return -EFAULT;
+    if (!p) return -XEN_EFAULT;
     console_ring_write((const char *)p, len);
     return len;
 }
@@ -43,7 +41,7 @@ uint32_t Z_morganaZ_shutdown(ctx_t *ctx, uint32_t reason)
     (void)ctx;
     if (reason != SHUTDOWN_poweroff && reason != SHUTDOWN_reboot &&
         reason != SHUTDOWN_crash && reason != SHUTDOWN_watchdog)
-        return -EINVAL;
+        return -XEN_EINVAL;
     shim_shutdown(reason);
 }
 
@@ -52,7 +50,7 @@ uint32_t Z_morganaZ_boot_info(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
     (void)ctx;
     uint8_t *p = wasm_range(buf, len);
-    if (!p) return -EFAULT;
+    if (!p) return -XEN_EFAULT;
     struct {
         uint32_t abi_version, platform, domid, si_flags;
         uint64_t nr_pages, mem_limit, store_mfn;
@@ -81,7 +79,7 @@ uint32_t Z_morganaZ_boot_cmdline(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
     (void)ctx;
     uint8_t *p = wasm_range(buf, len);
-    if (!p) return -EFAULT;
+    if (!p) return -XEN_EFAULT;
     uint32_t n = 0;                    /* Xen NUL-terminates it within its 1024 bytes */
     while (n < sizeof(start_info->cmd_line) && start_info->cmd_line[n]) n++;
     memcpy(p, start_info->cmd_line, len < n ? len : n);
@@ -101,8 +99,8 @@ int64_t abi_store_ring_offset = -1;
 uint32_t Z_morganaZ_store_ring_map(ctx_t *ctx, uint32_t addr)
 {
     (void)ctx;
-    if (addr & (PAGE_SIZE - 1)) return -EINVAL;
-    if (!wasm_range(addr, PAGE_SIZE)) return -EFAULT;
+    if (addr & (PAGE_SIZE - 1)) return -XEN_EINVAL;
+    if (!wasm_range(addr, PAGE_SIZE)) return -XEN_EFAULT;
     if (abi_store_ring_offset >= 0 || gnttab_page_mapped(addr)) return -XEN_EBUSY;
     long rc = mm_linear_remap(addr, start_info->store_mfn);
     if (rc) return rc;
@@ -124,7 +122,7 @@ uint32_t Z_morganaZ_evtchn_poll(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
     (void)ctx;
     uint8_t *p = wasm_range(buf, len);
-    if (!p) return -EFAULT;
+    if (!p) return -XEN_EFAULT;
     uint32_t ports[64], n = 0, max = len / 4;
     while (n < max) {                  /* in chunks: the buffer may be unaligned */
         uint32_t want = max - n < 64 ? max - n : 64;
@@ -147,8 +145,6 @@ uint32_t Z_morganaZ_gnttab_unmap(ctx_t *ctx, uint32_t handle) { (void)ctx; retur
 /* §11 entropy: RDRAND, when CPUID.1:ECX[30] says the CPU has it. Intel's DRNG guide:
  * retry up to 10 times per word (CF=0 means no value was ready); a CPU that keeps failing
  * is broken, and the call fails rather than return predictable bytes. */
-#define ENOSYS 38
-#define EIO 5
 #define RDRAND_RETRIES 10
 
 static int rdrand_state;   /* 0: not probed, 1: present, -1: absent */
@@ -177,11 +173,11 @@ uint32_t Z_morganaZ_entropy_fill(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
     (void)ctx;
     uint8_t *p = wasm_range(buf, len);
-    if (!p) return -EFAULT;
-    if (!rdrand_present()) return -ENOSYS;
+    if (!p) return -XEN_EFAULT;
+    if (!rdrand_present()) return -XEN_ENOSYS;
     for (uint32_t i = 0; i < len; i += 8) {
         uint64_t v;
-        if (!rdrand64(&v)) return -EIO;
+        if (!rdrand64(&v)) return -XEN_EIO;
         uint32_t n = len - i < 8 ? len - i : 8;
         memcpy(p + i, &v, n);
     }

@@ -4,7 +4,9 @@
  * exception an error-code slot and a vector number, and save all registers as a
  * struct trap_frame (traps.c) for the C handler. */
 
-#define HYPERCALL_IRET (23 * 32)   /* __HYPERVISOR_iret, xen/include/public/xen.h */
+#include "xen.h"   /* __HYPERVISOR_iret */
+
+#define HYPERCALL_IRET (__HYPERVISOR_iret * 32)   /* its 32-byte stub in the hypercall page */
 
 .macro SAVE_ALL
     pushq %rax; pushq %rbx; pushq %rcx; pushq %rdx; pushq %rsi; pushq %rdi; pushq %rbp

@@ -2,18 +2,9 @@
  * Xen starts us in 64-bit mode, ring 3 (guest kernel), events masked, on a small boot
  * stack inside the start-of-day mapping, with %rsi = VA of start_info. */
 
-/* xen/include/public/elfnote.h */
-#define XEN_ELFNOTE_ENTRY          1
-#define XEN_ELFNOTE_HYPERCALL_PAGE 2
-#define XEN_ELFNOTE_VIRT_BASE      3
-#define XEN_ELFNOTE_PADDR_OFFSET   4
-#define XEN_ELFNOTE_XEN_VERSION    5
-#define XEN_ELFNOTE_GUEST_OS       6
-#define XEN_ELFNOTE_GUEST_VERSION  7
-#define XEN_ELFNOTE_LOADER         8
-#define XEN_ELFNOTE_FEATURES      10
+#include "xen.h"      /* XEN_ELFNOTE_* */
+#include "layout.h"   /* VIRT_BASE */
 
-#define VIRT_BASE  0xffffffff80000000
 #define STACK_SIZE (512 * 1024)
 
 /* One note: namesz, descsz, type, "Xen\0", desc, each 4-byte aligned. */

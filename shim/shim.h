@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "xen.h"
+#include "layout.h"
 
-#define VIRT_BASE 0xffffffff80000000UL
 #define PAGE_SIZE 4096UL
 #define NORETURN __attribute__((noreturn))
 

@@ -1,9 +1,9 @@
-/* The slice of Xen's public ABI (x86_64 PV) the shim uses, re-declared here.
- * Each block names the Xen public header it mirrors; layouts are the 64-bit ones. */
+/* The slice of Xen's public ABI (x86_64 PV) the shim uses, re-declared here, once.
+ * Each block names the Xen public header it mirrors; layouts are the 64-bit ones.
+ * The numbers come first and also serve the assembly files (head.S, entry.S); the
+ * structures and C-only values follow under !__ASSEMBLER__. */
 #ifndef SHIM_XEN_H
 #define SHIM_XEN_H
-
-#include <stdint.h>
 
 /* xen/include/public/xen.h: hypercall numbers */
 #define __HYPERVISOR_set_trap_table     0
@@ -17,6 +17,21 @@
 #define __HYPERVISOR_mmuext_op         26
 #define __HYPERVISOR_sched_op          29
 #define __HYPERVISOR_event_channel_op  32
+
+/* xen/include/public/elfnote.h */
+#define XEN_ELFNOTE_ENTRY          1
+#define XEN_ELFNOTE_HYPERCALL_PAGE 2
+#define XEN_ELFNOTE_VIRT_BASE      3
+#define XEN_ELFNOTE_PADDR_OFFSET   4
+#define XEN_ELFNOTE_XEN_VERSION    5
+#define XEN_ELFNOTE_GUEST_OS       6
+#define XEN_ELFNOTE_GUEST_VERSION  7
+#define XEN_ELFNOTE_LOADER         8
+#define XEN_ELFNOTE_FEATURES      10
+
+#ifndef __ASSEMBLER__
+
+#include <stdint.h>
 
 /* xen/include/public/xen.h: ids from DOMID_FIRST_RESERVED up name no real domain */
 #define DOMID_FIRST_RESERVED 0x7ff0U
@@ -243,17 +258,7 @@ struct xencons_interface {
 #define XEN_EBUSY  16
 #define XEN_EINVAL 22
 #define XEN_ENOSPC 28
-
-/* xen/include/public/elfnote.h */
-#define XEN_ELFNOTE_ENTRY          1
-#define XEN_ELFNOTE_HYPERCALL_PAGE 2
-#define XEN_ELFNOTE_VIRT_BASE      3
-#define XEN_ELFNOTE_PADDR_OFFSET   4
-#define XEN_ELFNOTE_XEN_VERSION    5
-#define XEN_ELFNOTE_GUEST_OS       6
-#define XEN_ELFNOTE_GUEST_VERSION  7
-#define XEN_ELFNOTE_LOADER         8
-#define XEN_ELFNOTE_FEATURES      10
+#define XEN_ENOSYS 38
 
 /* x86 page-table entry bits (Intel SDM vol. 3, 4.5) as Xen PV expects them */
 #define PTE_P   (1UL << 0)
@@ -264,5 +269,7 @@ struct xencons_interface {
 #define PTE_PS  (1UL << 7)
 #define PTE_NX  (1UL << 63)
 #define PTE_ADDR 0x000ffffffffff000UL
+
+#endif /* !__ASSEMBLER__ */
 
 #endif
