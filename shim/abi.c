@@ -6,6 +6,7 @@
 #define BOOTINFO_SIZE 64
 #define PLATFORM_XEN_PV 1
 
+/* The context goes unused: there is one instance (-Wall does not warn about unused parameters). */
 struct Z_morgana_instance_t;
 typedef struct Z_morgana_instance_t ctx_t;
 
@@ -19,7 +20,6 @@ static uint8_t *wasm_range(uint32_t ptr, uint32_t len)
 /* §3.1 */
 uint32_t Z_morganaZ_console_write(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
-    (void)ctx;
     uint8_t *p = wasm_range(buf, len);
     if (!p) return -XEN_EFAULT;
     console_ring_write((const char *)p, len);
@@ -27,18 +27,17 @@ uint32_t Z_morganaZ_console_write(ctx_t *ctx, uint32_t buf, uint32_t len)
 }
 
 /* §3.2 */
-uint64_t Z_morganaZ_clock_monotonic(ctx_t *ctx) { (void)ctx; return pvclock_monotonic(); }
+uint64_t Z_morganaZ_clock_monotonic(ctx_t *ctx) { return pvclock_monotonic(); }
 
 /* §3.3 */
-uint64_t Z_morganaZ_clock_wall(ctx_t *ctx) { (void)ctx; return pvclock_wall(); }
+uint64_t Z_morganaZ_clock_wall(ctx_t *ctx) { return pvclock_wall(); }
 
 /* §3.4 */
-uint32_t Z_morganaZ_block(ctx_t *ctx, uint64_t deadline) { (void)ctx; return sched_block((int64_t)deadline); }
+uint32_t Z_morganaZ_block(ctx_t *ctx, uint64_t deadline) { return sched_block((int64_t)deadline); }
 
 /* §3.5 */
 uint32_t Z_morganaZ_shutdown(ctx_t *ctx, uint32_t reason)
 {
-    (void)ctx;
     if (reason != SHUTDOWN_poweroff && reason != SHUTDOWN_reboot &&
         reason != SHUTDOWN_crash && reason != SHUTDOWN_watchdog)
         return -XEN_EINVAL;
@@ -48,7 +47,6 @@ uint32_t Z_morganaZ_shutdown(ctx_t *ctx, uint32_t reason)
 /* §3.6 */
 uint32_t Z_morganaZ_boot_info(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
-    (void)ctx;
     uint8_t *p = wasm_range(buf, len);
     if (!p) return -XEN_EFAULT;
     struct {
@@ -77,7 +75,6 @@ uint32_t Z_morganaZ_boot_info(ctx_t *ctx, uint32_t buf, uint32_t len)
 /* §3.7 */
 uint32_t Z_morganaZ_boot_cmdline(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
-    (void)ctx;
     uint8_t *p = wasm_range(buf, len);
     if (!p) return -XEN_EFAULT;
     uint32_t n = 0;                    /* Xen NUL-terminates it within its 1024 bytes */
@@ -91,14 +88,13 @@ uint32_t Z_morganaZ_boot_cmdline(ctx_t *ctx, uint32_t buf, uint32_t len)
 
 /* §6.2: wasm2c calls this as a function, so the compiler cannot move the AOT code's
  * memory accesses across it either. */
-void Z_morganaZ_mem_barrier(ctx_t *ctx) { (void)ctx; mfence(); }
+void Z_morganaZ_mem_barrier(ctx_t *ctx) { mfence(); }
 
 /* §7.1: the ring's frame replaces the page's; the page's own frame stays allocated
  * to it (no unmap in v1), so linear page k stays pfn first + k (mm.c). */
 int64_t abi_store_ring_offset = -1;
 uint32_t Z_morganaZ_store_ring_map(ctx_t *ctx, uint32_t addr)
 {
-    (void)ctx;
     if (addr & (PAGE_SIZE - 1)) return -XEN_EINVAL;
     if (!wasm_range(addr, PAGE_SIZE)) return -XEN_EFAULT;
     if (abi_store_ring_offset >= 0 || gnttab_page_mapped(addr)) return -XEN_EBUSY;
@@ -109,18 +105,17 @@ uint32_t Z_morganaZ_store_ring_map(ctx_t *ctx, uint32_t addr)
 }
 
 /* §8 */
-uint32_t Z_morganaZ_evtchn_alloc_unbound(ctx_t *ctx, uint32_t domid) { (void)ctx; return evtchn_alloc_unbound(domid); }
+uint32_t Z_morganaZ_evtchn_alloc_unbound(ctx_t *ctx, uint32_t domid) { return evtchn_alloc_unbound(domid); }
 uint32_t Z_morganaZ_evtchn_bind_interdomain(ctx_t *ctx, uint32_t domid, uint32_t port)
-{ (void)ctx; return evtchn_bind_interdomain(domid, port); }
-uint32_t Z_morganaZ_evtchn_notify(ctx_t *ctx, uint32_t port) { (void)ctx; return evtchn_notify(port); }
-uint32_t Z_morganaZ_evtchn_mask(ctx_t *ctx, uint32_t port) { (void)ctx; return evtchn_mask(port); }
-uint32_t Z_morganaZ_evtchn_unmask(ctx_t *ctx, uint32_t port) { (void)ctx; return evtchn_unmask(port); }
-uint32_t Z_morganaZ_evtchn_close(ctx_t *ctx, uint32_t port) { (void)ctx; return evtchn_close(port); }
+{ return evtchn_bind_interdomain(domid, port); }
+uint32_t Z_morganaZ_evtchn_notify(ctx_t *ctx, uint32_t port) { return evtchn_notify(port); }
+uint32_t Z_morganaZ_evtchn_mask(ctx_t *ctx, uint32_t port) { return evtchn_mask(port); }
+uint32_t Z_morganaZ_evtchn_unmask(ctx_t *ctx, uint32_t port) { return evtchn_unmask(port); }
+uint32_t Z_morganaZ_evtchn_close(ctx_t *ctx, uint32_t port) { return evtchn_close(port); }
 
 /* §8.6: ports go out as little-endian u32s, at most len / 4 of them. */
 uint32_t Z_morganaZ_evtchn_poll(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
-    (void)ctx;
     uint8_t *p = wasm_range(buf, len);
     if (!p) return -XEN_EFAULT;
     uint32_t ports[64], n = 0, max = len / 4;
@@ -136,11 +131,11 @@ uint32_t Z_morganaZ_evtchn_poll(ctx_t *ctx, uint32_t buf, uint32_t len)
 
 /* §9 */
 uint32_t Z_morganaZ_gnttab_grant_access(ctx_t *ctx, uint32_t domid, uint32_t addr, uint32_t readonly)
-{ (void)ctx; return gnttab_grant_access(domid, addr, readonly != 0); }
-uint32_t Z_morganaZ_gnttab_end_access(ctx_t *ctx, uint32_t ref) { (void)ctx; return gnttab_end_access(ref); }
+{ return gnttab_grant_access(domid, addr, readonly != 0); }
+uint32_t Z_morganaZ_gnttab_end_access(ctx_t *ctx, uint32_t ref) { return gnttab_end_access(ref); }
 uint32_t Z_morganaZ_gnttab_map(ctx_t *ctx, uint32_t domid, uint32_t ref, uint32_t addr, uint32_t readonly)
-{ (void)ctx; return gnttab_map(domid, ref, addr, readonly != 0); }
-uint32_t Z_morganaZ_gnttab_unmap(ctx_t *ctx, uint32_t handle) { (void)ctx; return gnttab_unmap(handle); }
+{ return gnttab_map(domid, ref, addr, readonly != 0); }
+uint32_t Z_morganaZ_gnttab_unmap(ctx_t *ctx, uint32_t handle) { return gnttab_unmap(handle); }
 
 /* §11 entropy: RDRAND, when CPUID.1:ECX[30] says the CPU has it. Intel's DRNG guide:
  * retry up to 10 times per word (CF=0 means no value was ready); a CPU that keeps failing
@@ -171,7 +166,6 @@ static int rdrand64(uint64_t *out)
 
 uint32_t Z_morganaZ_entropy_fill(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
-    (void)ctx;
     uint8_t *p = wasm_range(buf, len);
     if (!p) return -XEN_EFAULT;
     if (!rdrand_present()) return -XEN_ENOSYS;
