@@ -3,7 +3,7 @@
 #include <string.h>
 #include "shim.h"
 
-#define BOOTINFO_SIZE 64
+#define BOOTINFO_SIZE   64
 #define PLATFORM_XEN_PV 1
 
 /* The context goes unused: there is one instance (-Wall does not warn about unused parameters). */
@@ -38,8 +38,8 @@ uint32_t Z_morganaZ_block(ctx_t *ctx, uint64_t deadline) { return sched_block((i
 /* §3.5 */
 uint32_t Z_morganaZ_shutdown(ctx_t *ctx, uint32_t reason)
 {
-    if (reason != SHUTDOWN_poweroff && reason != SHUTDOWN_reboot &&
-        reason != SHUTDOWN_crash && reason != SHUTDOWN_watchdog)
+    if (reason != SHUTDOWN_poweroff && reason != SHUTDOWN_reboot && reason != SHUTDOWN_crash &&
+        reason != SHUTDOWN_watchdog)
         return -XEN_EINVAL;
     shim_shutdown(reason);
 }
@@ -57,7 +57,7 @@ uint32_t Z_morganaZ_boot_info(ctx_t *ctx, uint32_t buf, uint32_t len)
     } info = {
         .abi_version = 1,
         .platform = PLATFORM_XEN_PV,
-        .domid = evtchn_self_domid,     /* learnt from Xen at boot (evtchn.c) */
+        .domid = evtchn_self_domid, /* learnt from Xen at boot (evtchn.c) */
         .si_flags = start_info->flags,
         .nr_pages = start_info->nr_pages,
         .mem_limit = mm_free_bytes(),
@@ -77,7 +77,7 @@ uint32_t Z_morganaZ_boot_cmdline(ctx_t *ctx, uint32_t buf, uint32_t len)
 {
     uint8_t *p = wasm_range(buf, len);
     if (!p) return -XEN_EFAULT;
-    uint32_t n = 0;                    /* Xen NUL-terminates it within its 1024 bytes */
+    uint32_t n = 0; /* Xen NUL-terminates it within its 1024 bytes */
     while (n < sizeof(start_info->cmd_line) && start_info->cmd_line[n]) n++;
     memcpy(p, start_info->cmd_line, len < n ? len : n);
     return n;
@@ -107,7 +107,9 @@ uint32_t Z_morganaZ_store_ring_map(ctx_t *ctx, uint32_t addr)
 /* §8 */
 uint32_t Z_morganaZ_evtchn_alloc_unbound(ctx_t *ctx, uint32_t domid) { return evtchn_alloc_unbound(domid); }
 uint32_t Z_morganaZ_evtchn_bind_interdomain(ctx_t *ctx, uint32_t domid, uint32_t port)
-{ return evtchn_bind_interdomain(domid, port); }
+{
+    return evtchn_bind_interdomain(domid, port);
+}
 uint32_t Z_morganaZ_evtchn_notify(ctx_t *ctx, uint32_t port) { return evtchn_notify(port); }
 uint32_t Z_morganaZ_evtchn_mask(ctx_t *ctx, uint32_t port) { return evtchn_mask(port); }
 uint32_t Z_morganaZ_evtchn_unmask(ctx_t *ctx, uint32_t port) { return evtchn_unmask(port); }
@@ -119,7 +121,7 @@ uint32_t Z_morganaZ_evtchn_poll(ctx_t *ctx, uint32_t buf, uint32_t len)
     uint8_t *p = wasm_range(buf, len);
     if (!p) return -XEN_EFAULT;
     uint32_t ports[64], n = 0, max = len / 4;
-    while (n < max) {                  /* in chunks: the buffer may be unaligned */
+    while (n < max) { /* in chunks: the buffer may be unaligned */
         uint32_t want = max - n < 64 ? max - n : 64;
         uint32_t got = evtchn_poll(ports, want);
         memcpy(p + n * 4, ports, got * 4);
@@ -131,10 +133,14 @@ uint32_t Z_morganaZ_evtchn_poll(ctx_t *ctx, uint32_t buf, uint32_t len)
 
 /* §9 */
 uint32_t Z_morganaZ_gnttab_grant_access(ctx_t *ctx, uint32_t domid, uint32_t addr, uint32_t readonly)
-{ return gnttab_grant_access(domid, addr, readonly != 0); }
+{
+    return gnttab_grant_access(domid, addr, readonly != 0);
+}
 uint32_t Z_morganaZ_gnttab_end_access(ctx_t *ctx, uint32_t ref) { return gnttab_end_access(ref); }
 uint32_t Z_morganaZ_gnttab_map(ctx_t *ctx, uint32_t domid, uint32_t ref, uint32_t addr, uint32_t readonly)
-{ return gnttab_map(domid, ref, addr, readonly != 0); }
+{
+    return gnttab_map(domid, ref, addr, readonly != 0);
+}
 uint32_t Z_morganaZ_gnttab_unmap(ctx_t *ctx, uint32_t handle) { return gnttab_unmap(handle); }
 
 /* §11 entropy: RDRAND, when CPUID.1:ECX[30] says the CPU has it. Intel's DRNG guide:
@@ -142,7 +148,7 @@ uint32_t Z_morganaZ_gnttab_unmap(ctx_t *ctx, uint32_t handle) { return gnttab_un
  * is broken, and the call fails rather than return predictable bytes. */
 #define RDRAND_RETRIES 10
 
-static int rdrand_state;   /* 0: not probed, 1: present, -1: absent */
+static int rdrand_state; /* 0: not probed, 1: present, -1: absent */
 
 static int rdrand_present(void)
 {

@@ -34,7 +34,8 @@ void app_run(void)
     Z_sqlite_instantiate(&sqlite_instance, (struct Z_app_instance_t *)&app_instance);
     /* The app's data lies above SQLite's: grow the memory to what the app declares. */
     wasm_rt_memory_t *mem = Z_sqliteZ_memory(&sqlite_instance);
-    if (mem->pages < APP_MEMORY_PAGES && wasm_rt_grow_memory(mem, APP_MEMORY_PAGES - mem->pages) == UINT32_MAX)
+    if (mem->pages < APP_MEMORY_PAGES &&
+        wasm_rt_grow_memory(mem, APP_MEMORY_PAGES - mem->pages) == UINT32_MAX)
         shim_fatal("growing the shared wasm memory for the app's data", -12);
     Z_app_init_module();
     Z_app_instantiate(&app_instance, APP_INSTANTIATE_ARGS);
@@ -44,7 +45,7 @@ void app_run(void)
 void app_run(void)
 {
     Z_app_init_module();
-    Z_app_instantiate(&app_instance, 0);  /* the imports need no context: one instance */
+    Z_app_instantiate(&app_instance, 0); /* the imports need no context: one instance */
     Z_appZ__start(&app_instance);
 }
 #endif

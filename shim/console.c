@@ -11,20 +11,20 @@
 #include "shim.h"
 #include "hypercall.h"
 
-#define RING_SIZE sizeof(((struct xencons_interface *)0)->out)
+#define RING_SIZE        sizeof(((struct xencons_interface *)0)->out)
 /* How long console_flush waits for the backend (yields) before giving up. */
-#define FLUSH_YIELDS 100000
+#define FLUSH_YIELDS     100000
 /* How long a write waits for a full ring to drain a byte before the console counts as stalled. */
 #define CONSOLE_STALL_NS 5000000000ULL
 /* The same bound in yields, before the PV clock runs (shared_info not mapped yet). */
-#define STALL_YIELDS 100000
+#define STALL_YIELDS     100000
 /* Room the dropped-output marker needs (its text, a 20-digit count and \r\n twice). */
-#define MARKER_ROOM 96
+#define MARKER_ROOM      96
 
 static volatile struct xencons_interface *console_ring;
 static uint32_t console_evtchn;
-static int console_stalled;           /* the backend stopped consuming: writes do not wait */
-static uint64_t console_dropped;      /* bytes dropped while stalled, not yet reported */
+static int console_stalled;      /* the backend stopped consuming: writes do not wait */
+static uint64_t console_dropped; /* bytes dropped while stalled, not yet reported */
 
 void console_init(void)
 {
@@ -35,7 +35,7 @@ void console_init(void)
 /* Publishes out_prod and kicks the backend. */
 static void console_ring_push(uint32_t prod)
 {
-    barrier();                 /* orders the bytes in out[] before the index that exposes them */
+    barrier(); /* orders the bytes in out[] before the index that exposes them */
     console_ring->out_prod = prod;
     evtchn_send(console_evtchn);
 }
@@ -47,7 +47,7 @@ static int console_wait_room(uint32_t prod)
 {
     uint64_t start = shared_info ? pvclock_monotonic() : 0;
     for (unsigned yields = 1;; yields++) {
-        console_ring_push(prod);           /* full: let xenconsoled drain it */
+        console_ring_push(prod); /* full: let xenconsoled drain it */
         hypervisor_sched_op(SCHEDOP_yield, 0);
         if (prod - console_ring->out_cons < RING_SIZE) return 1;
         if (shared_info ? pvclock_monotonic() - start >= CONSOLE_STALL_NS : yields >= STALL_YIELDS) return 0;
@@ -63,7 +63,10 @@ static void console_try_resume(void)
     char num[24];
     int n = 0;
     uint64_t v = console_dropped;
-    do { num[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    do {
+        num[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
     const char *pre = "\r\n[console: ", *post = " bytes dropped: the console backend stopped reading]\r\n";
     while (*pre) console_ring->out[prod++ % RING_SIZE] = *pre++;
     while (n > 0) console_ring->out[prod++ % RING_SIZE] = num[--n];
@@ -76,17 +79,17 @@ static void console_try_resume(void)
 /* Writes every byte, \n as \r\n; when the ring is full, waits (bounded) for the backend. */
 void console_ring_write(const char *buf, size_t len)
 {
-    if (!console_ring) return;             /* too early: nowhere to write */
+    if (!console_ring) return; /* too early: nowhere to write */
     if (console_stalled) console_try_resume();
     if (console_stalled) {
         console_dropped += len;
         return;
     }
     uint32_t prod = console_ring->out_prod;
-    int cr_done = 0;                       /* the \r of the current \n is in the ring */
+    int cr_done = 0; /* the \r of the current \n is in the ring */
     for (size_t i = 0; i < len;) {
         if (prod - console_ring->out_cons >= RING_SIZE && !console_wait_room(prod)) {
-            console_stalled = 1;           /* the rest, and what follows until there is room, is dropped */
+            console_stalled = 1; /* the rest, and what follows until there is room, is dropped */
             console_dropped += len - i;
             break;
         }
@@ -106,7 +109,7 @@ void console_flush(void)
 {
     if (!console_ring) return;
     if (console_stalled) console_try_resume();
-    if (console_stalled) return;          /* the backend stopped reading: nothing to wait for */
+    if (console_stalled) return; /* the backend stopped reading: nothing to wait for */
     for (int i = 0; i < FLUSH_YIELDS && console_ring->out_cons != console_ring->out_prod; i++) {
         evtchn_send(console_evtchn);
         hypervisor_sched_op(SCHEDOP_yield, 0);
@@ -118,7 +121,10 @@ static void put_num(uint64_t v, int neg, unsigned base, int width, char pad)
 {
     char tmp[24];
     int n = 0;
-    do { tmp[n++] = "0123456789abcdef"[v % base]; v /= base; } while (v);
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
     if (neg) tmp[n++] = '-';
     while (n < width && n < (int)sizeof(tmp)) tmp[n++] = pad;
     char out[24];
@@ -138,13 +144,23 @@ void printk(const char *fmt, ...)
         fmt++;
         char pad = ' ';
         int width = 0, lng = 0;
-        if (*fmt == '0') { pad = '0'; fmt++; }
+        if (*fmt == '0') {
+            pad = '0';
+            fmt++;
+        }
         while (*fmt >= '0' && *fmt <= '9') width = width * 10 + (*fmt++ - '0');
-        if (*fmt == 'l') { lng = 1; fmt++; }
+        if (*fmt == 'l') {
+            lng = 1;
+            fmt++;
+        }
         char c = *fmt ? *fmt++ : 0;
-        if (c == 's') { const char *s = va_arg(ap, const char *); console_ring_write(s, strlen(s)); }
-        else if (c == 'c') { char ch = (char)va_arg(ap, int); console_ring_write(&ch, 1); }
-        else if (c == 'd') {
+        if (c == 's') {
+            const char *s = va_arg(ap, const char *);
+            console_ring_write(s, strlen(s));
+        } else if (c == 'c') {
+            char ch = (char)va_arg(ap, int);
+            console_ring_write(&ch, 1);
+        } else if (c == 'd') {
             int64_t v = lng ? va_arg(ap, int64_t) : va_arg(ap, int);
             put_num(v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0, 10, width, pad);
         } else if (c == 'u' || c == 'x') {

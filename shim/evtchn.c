@@ -12,8 +12,8 @@
 
 #define NR_WORDS (EVTCHN_2L_NR_CHANNELS / 64)
 
-volatile int evtchn_event_seen;   /* an upcall ran: for callers that wait on events */
-uint16_t evtchn_self_domid;       /* our domain id, learnt from Xen at boot */
+volatile int evtchn_event_seen; /* an upcall ran: for callers that wait on events */
+uint16_t evtchn_self_domid;     /* our domain id, learnt from Xen at boot */
 static uint64_t module_ports[NR_WORDS];
 
 static int module_port(uint32_t port)
@@ -24,7 +24,7 @@ static int module_port(uint32_t port)
 /* A new port starts as the harness's do: unmasked, nothing pending. */
 static int module_port_add(uint32_t port)
 {
-    if (port >= EVTCHN_2L_NR_CHANNELS) return -XEN_ENOSPC;   /* not reachable in 2-level shared_info */
+    if (port >= EVTCHN_2L_NR_CHANNELS) return -XEN_ENOSPC; /* not reachable in 2-level shared_info */
     uint64_t bit = 1UL << (port % 64);
     __atomic_fetch_and(&shared_info->evtchn_pending[port / 64], ~bit, __ATOMIC_SEQ_CST);
     __atomic_fetch_and(&shared_info->evtchn_mask[port / 64], ~bit, __ATOMIC_SEQ_CST);
@@ -67,10 +67,7 @@ int evtchn_bind_interdomain(uint32_t remote_domid, uint32_t remote_port)
 }
 
 /* §8.3; Xen drops a send on an unbound port and returns 0. */
-int evtchn_notify(uint32_t port)
-{
-    return module_port(port) ? (int)evtchn_send(port) : -XEN_EINVAL;
-}
+int evtchn_notify(uint32_t port) { return module_port(port) ? (int)evtchn_send(port) : -XEN_EINVAL; }
 
 /* §8.4: the mask bit is ours to set (Xen only reads it). */
 int evtchn_mask(uint32_t port)
@@ -129,7 +126,7 @@ int evtchn_event_pending(void)
 void evtchn_mask_upcalls(void)
 {
     shared_info->vcpu_info[0].evtchn_upcall_mask = 1;
-    barrier();                 /* orders the mask before whatever runs next */
+    barrier(); /* orders the mask before whatever runs next */
 }
 
 /* Acknowledges the upcall state: clears evtchn_upcall_pending, the selector and the
@@ -141,7 +138,7 @@ void evtchn_ack(void)
 {
     volatile struct vcpu_info *v = &shared_info->vcpu_info[0];
     v->evtchn_upcall_pending = 0;
-    barrier();                 /* orders the flag clear before reading the selector (Xen sets them in the reverse order) */
+    barrier(); /* orders the flag clear before reading the selector (Xen sets them in the reverse order) */
     uint64_t sel = __atomic_exchange_n(&shared_info->vcpu_info[0].evtchn_pending_sel, 0, __ATOMIC_SEQ_CST);
     while (sel) {
         unsigned word = __builtin_ctzll(sel);

@@ -5,17 +5,23 @@
 #include "shim.h"
 #include "hypercall.h"
 
-#define GNT_FRAMES 4                                   /* 2048 entries, as the harness */
-#define GNT_REFS (GNT_FRAMES * PAGE_SIZE / sizeof(struct grant_entry_v1))
-#define GNT_MAPS 256                                   /* live foreign mappings */
-#define GNT_PAGE_OK(off) (((off) & (PAGE_SIZE - 1)) ? -XEN_EINVAL : \
-                          (uint64_t)(off) + PAGE_SIZE > wasm_memory_size ? -XEN_EFAULT : 0)
+#define GNT_FRAMES 4 /* 2048 entries, as the harness */
+#define GNT_REFS   (GNT_FRAMES * PAGE_SIZE / sizeof(struct grant_entry_v1))
+#define GNT_MAPS   256 /* live foreign mappings */
+#define GNT_PAGE_OK(off)                                            \
+    (((off) & (PAGE_SIZE - 1))                        ? -XEN_EINVAL \
+     : (uint64_t)(off) + PAGE_SIZE > wasm_memory_size ? -XEN_EFAULT \
+                                                      : 0)
 
-static struct grant_entry_v1 *gnt_table;               /* 0 until gnttab_setup */
+static struct grant_entry_v1 *gnt_table; /* 0 until gnttab_setup */
 static unsigned gnt_nr_refs;
 static uint8_t gnt_used[GNT_REFS];
 
-struct gnt_map { uint32_t xen_handle, offset, ref; uint16_t domid; uint8_t used; };
+struct gnt_map {
+    uint32_t xen_handle, offset, ref;
+    uint16_t domid;
+    uint8_t used;
+};
 static struct gnt_map gnt_maps[GNT_MAPS];
 
 /* Whether a domain exists: GNTTABOP_query_size looks the domain up before it checks
@@ -56,7 +62,7 @@ int gnttab_grant_access(uint32_t domid, uint32_t offset, int readonly)
 {
     int bad = GNT_PAGE_OK(offset);
     if (bad) return bad;
-    if (domid == DOMID_SELF) domid = evtchn_self_domid;    /* the entry must name a real domid */
+    if (domid == DOMID_SELF) domid = evtchn_self_domid; /* the entry must name a real domid */
     if (!xen_domain_exists(domid)) return -XEN_ESRCH;
     if ((bad = gnttab_setup())) return bad;
     for (unsigned ref = GNTTAB_NR_RESERVED_ENTRIES; ref < gnt_nr_refs; ref++) {
@@ -64,7 +70,7 @@ int gnttab_grant_access(uint32_t domid, uint32_t offset, int readonly)
         gnt_used[ref] = 1;
         gnt_table[ref].domid = domid;
         gnt_table[ref].frame = mm_linear_own_mfn(offset);
-        barrier();             /* orders domid and frame before the flags that let Xen use them (x86 keeps stores in order) */
+        barrier(); /* orders domid and frame before the flags that let Xen use them (x86 keeps stores in order) */
         gnt_table[ref].flags = GTF_permit_access | (readonly ? GTF_readonly : 0);
         return ref;
     }
@@ -80,7 +86,8 @@ int gnttab_end_access(uint32_t ref)
     uint16_t flags = __atomic_load_n(&gnt_table[ref].flags, __ATOMIC_SEQ_CST);
     do {
         if (flags & (GTF_reading | GTF_writing)) return -XEN_EBUSY;
-    } while (!__atomic_compare_exchange_n(&gnt_table[ref].flags, &flags, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    } while (!__atomic_compare_exchange_n(&gnt_table[ref].flags, &flags, 0, 0, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_SEQ_CST));
     gnt_used[ref] = 0;
     return 0;
 }
@@ -101,12 +108,13 @@ static int gnttab_status_errno(int16_t status)
     case GNTST_no_device_space: return -XEN_ENOSPC;
     case GNTST_eagain: return -XEN_EAGAIN;
     case GNTST_bad_virt_addr: return -XEN_EFAULT;
-    default: return -XEN_EINVAL;   /* bad ref, or one not granted to us (Xen: general error) */
+    default: return -XEN_EINVAL; /* bad ref, or one not granted to us (Xen: general error) */
     }
 }
 
 /* GNTTABOP_map_grant_ref over the linear page at offset (Xen replaces its PTE). */
-static int gnttab_map_op(uint32_t domid, uint32_t ref, uint32_t offset, int readonly, struct gnttab_map_grant_ref *op)
+static int gnttab_map_op(uint32_t domid, uint32_t ref, uint32_t offset, int readonly,
+                         struct gnttab_map_grant_ref *op)
 {
     *op = (struct gnttab_map_grant_ref){
         .host_addr = (uint64_t)mm_linear_base() + offset,
@@ -118,14 +126,15 @@ static int gnttab_map_op(uint32_t domid, uint32_t ref, uint32_t offset, int read
     if (rc) return (int)rc;
     if (op->status != GNTST_okay) return gnttab_status_errno(op->status);
     struct mmuext_op inval = { .cmd = MMUEXT_INVLPG_LOCAL, .arg1.linear_addr = op->host_addr };
-    hypervisor_mmuext_op(&inval, 1);   /* the page's old translation may be cached */
+    hypervisor_mmuext_op(&inval, 1); /* the page's old translation may be cached */
     return 0;
 }
 
 /* GNTTABOP_unmap_grant_ref leaves the PTE empty; the page's own frame goes back in. */
 static int gnttab_unmap_op(uint32_t offset, uint32_t xen_handle)
 {
-    struct gnttab_unmap_grant_ref op = { .host_addr = (uint64_t)mm_linear_base() + offset, .handle = xen_handle };
+    struct gnttab_unmap_grant_ref op = { .host_addr = (uint64_t)mm_linear_base() + offset,
+                                         .handle = xen_handle };
     long rc = hypervisor_grant_table_op(GNTTABOP_unmap_grant_ref, &op, 1);
     if (rc) return (int)rc;
     if (op.status != GNTST_okay) return gnttab_status_errno(op.status);
@@ -139,13 +148,16 @@ int gnttab_map(uint32_t domid, uint32_t ref, uint32_t offset, int readonly)
 {
     int bad = GNT_PAGE_OK(offset);
     if (bad) return bad;
-    if (domid == DOMID_SELF || domid == evtchn_self_domid) return -XEN_EINVAL;  /* v1: no grant of our own */
+    if (domid == DOMID_SELF || domid == evtchn_self_domid) return -XEN_EINVAL; /* v1: no grant of our own */
     if (domid >= DOMID_FIRST_RESERVED) return -XEN_ESRCH;
     if (offset == abi_store_ring_offset) return -XEN_EBUSY;
     unsigned free = GNT_MAPS;
     for (unsigned h = 0; h < GNT_MAPS; h++) {
         struct gnt_map *m = &gnt_maps[h];
-        if (!m->used) { if (free == GNT_MAPS) free = h; continue; }
+        if (!m->used) {
+            if (free == GNT_MAPS) free = h;
+            continue;
+        }
         if (m->offset == offset || (m->domid == domid && m->ref == ref)) return -XEN_EBUSY;
     }
     if (free == GNT_MAPS) return -XEN_ENOSPC;

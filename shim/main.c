@@ -10,14 +10,14 @@ struct shared_info *shared_info;
 NORETURN void shim_main(struct start_info *si, uint64_t boot_rsp, uint64_t entry_tsc)
 {
     start_info = si;
-    console_init();                      /* first: from here on, errors can be printed */
-    shared_info = mm_map_shared_info();  /* the clock lives there */
+    console_init();                     /* first: from here on, errors can be printed */
+    shared_info = mm_map_shared_info(); /* the clock lives there */
     pvclock_init(entry_tsc);
     traps_init();
     mm_init(boot_rsp);
     evtchn_init();
     app_run();
-    shim_shutdown(SHUTDOWN_poweroff);    /* ABI.md §1: _start returned */
+    shim_shutdown(SHUTDOWN_poweroff); /* ABI.md §1: _start returned */
 }
 
 /* Flushes the console and asks Xen to end the domain; never returns. */

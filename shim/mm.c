@@ -62,20 +62,20 @@
 #define M2P            ((const uint64_t *)MACH2PHYS_VIRT_START)
 #define TABLE_PROT     (PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D)
 #define DATA_PROT      (PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D)
-#define BATCH          64                   /* mmu_update entries per hypercall */
+#define BATCH          64 /* mmu_update entries per hypercall */
 
 extern char _etext[], _erodata[], _end[], stack_guard[];
 
-static uint64_t *p2m;                 /* pfn -> mfn (start_info.mfn_list) */
-static uint64_t boot_map_pages;       /* pfns [0, boot_map_pages) are mapped at VIRT_BASE */
-static uint64_t pool_next, pool_top;  /* free pfns: [pool_next, pool_top) */
-static uint64_t nx;                   /* PTE_NX when the CPU has it, else 0 */
+static uint64_t *p2m;                /* pfn -> mfn (start_info.mfn_list) */
+static uint64_t boot_map_pages;      /* pfns [0, boot_map_pages) are mapped at VIRT_BASE */
+static uint64_t pool_next, pool_top; /* free pfns: [pool_next, pool_top) */
+static uint64_t nx;                  /* PTE_NX when the CPU has it, else 0 */
 static uint64_t linear_l3_mfn;
-static uint64_t linear_l2_mfn[4];     /* one per GiB: at most 65535 wasm pages */
-static uint64_t linear_l1_mfn[2048];  /* one per 2 MiB */
-static uint64_t linear_first_pfn;     /* the frame of linear page 0; page k is pfn + k */
+static uint64_t linear_l2_mfn[4];    /* one per GiB: at most 65535 wasm pages */
+static uint64_t linear_l1_mfn[2048]; /* one per 2 MiB */
+static uint64_t linear_first_pfn;    /* the frame of linear page 0; page k is pfn + k */
 static uint64_t l4_maddr;
-static uint64_t io_l1_mfn;            /* the I/O region's one L1: 512 pages */
+static uint64_t io_l1_mfn; /* the I/O region's one L1: 512 pages */
 
 static struct mmu_update mmu_batch[BATCH];
 static unsigned mmu_batch_len;
@@ -108,9 +108,8 @@ static void mmu_queue(uint64_t pte_maddr, uint64_t val, const char *what)
 static uint8_t shared_info_page[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
 struct shared_info *mm_map_shared_info(void)
 {
-    long rc = hypervisor_update_va_mapping((uint64_t)shared_info_page,
-                                           start_info->shared_info | PTE_P | PTE_RW | PTE_A | PTE_D,
-                                           UVMF_INVLPG);
+    long rc = hypervisor_update_va_mapping(
+        (uint64_t)shared_info_page, start_info->shared_info | PTE_P | PTE_RW | PTE_A | PTE_D, UVMF_INVLPG);
     if (rc) shim_fatal("update_va_mapping of the shared info page", rc);
     return (struct shared_info *)shared_info_page;
 }
@@ -151,7 +150,7 @@ static uint64_t mm_take_table_frame(const char *what)
 {
     if (pool_top <= pool_next) shim_fatal(what, -12);
     uint64_t pfn = --pool_top;
-    if (pfn < boot_map_pages) {           /* Xen refuses a page table that has a writable mapping */
+    if (pfn < boot_map_pages) { /* Xen refuses a page table that has a writable mapping */
         long rc = hypervisor_update_va_mapping(VIRT_BASE + (pfn << 12), 0, UVMF_INVLPG);
         if (rc) shim_fatal("update_va_mapping to unmap a page-table frame", rc);
     }
@@ -174,7 +173,7 @@ static uint64_t mm_new_table(uint64_t parent_entry_maddr, const char *what)
 /* Maps wasm pages [old_pages, new_pages); -1 (nothing changed) when frames run out. */
 int mm_linear_grow(uint32_t old_pages, uint32_t new_pages)
 {
-    uint64_t first = (uint64_t)old_pages * 16, end = (uint64_t)new_pages * 16;  /* 4 KiB pages */
+    uint64_t first = (uint64_t)old_pages * 16, end = (uint64_t)new_pages * 16; /* 4 KiB pages */
     if (end <= first) return 0;
     uint64_t need = end - first;
     for (uint64_t t = first >> 9; t <= (end - 1) >> 9; t++) need += !linear_l1_mfn[t];
@@ -182,8 +181,8 @@ int mm_linear_grow(uint32_t old_pages, uint32_t new_pages)
     if (need > pool_top - pool_next) return -1;
     for (uint64_t k = first; k < end; k++) {
         if (!linear_l2_mfn[k >> 18])
-            linear_l2_mfn[k >> 18] = mm_new_table((linear_l3_mfn << 12) + (k >> 18) * 8,
-                                                  "mmu_update for a linear memory L2");
+            linear_l2_mfn[k >> 18] =
+                mm_new_table((linear_l3_mfn << 12) + (k >> 18) * 8, "mmu_update for a linear memory L2");
         if (!linear_l1_mfn[k >> 9])
             linear_l1_mfn[k >> 9] = mm_new_table((linear_l2_mfn[k >> 18] << 12) + ((k >> 9) & 511) * 8,
                                                  "mmu_update for a linear memory L1");
@@ -191,7 +190,7 @@ int mm_linear_grow(uint32_t old_pages, uint32_t new_pages)
                   "mmu_update for linear memory pages");
     }
     mmu_flush("mmu_update for linear memory pages");
-    memset((void *)(LINEAR_BASE + (first << 12)), 0, (end - first) << 12);  /* frames are not scrubbed */
+    memset((void *)(LINEAR_BASE + (first << 12)), 0, (end - first) << 12); /* frames are not scrubbed */
     return 0;
 }
 

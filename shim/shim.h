@@ -14,7 +14,7 @@
 #include "layout.h"
 
 #define PAGE_SIZE 4096UL
-#define NORETURN __attribute__((noreturn))
+#define NORETURN  __attribute__((noreturn))
 
 /* Compiler barrier: x86 keeps stores in order and loads in order (TSO), so between
  * us and Xen or a backend only the compiler's reordering has to be stopped. */
@@ -84,7 +84,7 @@ long mm_linear_remap(uint32_t offset, uint64_t mfn);
 void *mm_io_map(unsigned idx, uint64_t mfn);
 
 /* abi.c */
-extern int64_t abi_store_ring_offset;   /* where store_ring_map put the ring, or -1 */
+extern int64_t abi_store_ring_offset; /* where store_ring_map put the ring, or -1 */
 
 /* traps.c */
 void traps_init(void);

@@ -4,8 +4,8 @@
 #include "shim.h"
 #include "hypercall.h"
 
-uint64_t boot_ns;                 /* monotonic time at the PV entry point */
-static uint64_t last_ns;          /* the largest value returned: monotonic stays monotonic */
+uint64_t boot_ns;        /* monotonic time at the PV entry point */
+static uint64_t last_ns; /* the largest value returned: monotonic stays monotonic */
 
 static inline uint64_t rdtsc(void)
 {
@@ -23,13 +23,13 @@ static uint64_t pvclock_at(uint64_t tsc, int use_now)
     int8_t shift;
     do {
         version = t->version;
-        barrier();                /* orders the version read before the fields */
+        barrier(); /* orders the version read before the fields */
         if (use_now) tsc = rdtsc();
         stamp = t->tsc_timestamp;
         system = t->system_time;
         mul = t->tsc_to_system_mul;
         shift = t->tsc_shift;
-        barrier();                /* orders the fields before the version re-read */
+        barrier(); /* orders the fields before the version re-read */
     } while ((version & 1) || version != t->version);
     /* Signed: the TSC Xen emulates for a PV guest starts near 0, and its first record
      * can carry a stamp just below 0 (seen: 0xffffffffff476f0d); the entry TSC may
@@ -50,7 +50,7 @@ void pvclock_init(uint64_t entry_tsc)
 uint64_t pvclock_monotonic(void)
 {
     uint64_t now = pvclock_at(0, 1);
-    if (now < last_ns) now = last_ns;  /* records from different updates may disagree slightly */
+    if (now < last_ns) now = last_ns; /* records from different updates may disagree slightly */
     last_ns = now;
     return now;
 }
@@ -62,11 +62,11 @@ uint64_t pvclock_wall(void)
     uint32_t version, sec, nsec, sec_hi;
     do {
         version = s->wc_version;
-        barrier();                /* orders the version read before the fields */
+        barrier(); /* orders the version read before the fields */
         sec = s->wc_sec;
         nsec = s->wc_nsec;
         sec_hi = s->wc_sec_hi;
-        barrier();                /* orders the fields before the version re-read */
+        barrier(); /* orders the fields before the version re-read */
     } while ((version & 1) || version != s->wc_version);
     return ((uint64_t)sec_hi << 32 | sec) * 1000000000ULL + nsec + pvclock_monotonic();
 }
@@ -78,7 +78,7 @@ uint64_t pvclock_wall(void)
 int sched_block(int64_t deadline)
 {
     for (;;) {
-        evtchn_ack();          /* from here, any new event raises evtchn_upcall_pending again */
+        evtchn_ack(); /* from here, any new event raises evtchn_upcall_pending again */
         if (evtchn_event_pending()) return 1;
         if ((uint64_t)deadline <= pvclock_monotonic()) return 0;
         long rc;
@@ -88,7 +88,8 @@ int sched_block(int64_t deadline)
             rc = hypervisor_vcpu_op(VCPUOP_set_singleshot_timer, 0, &timer);
             if (rc) shim_fatal("VCPUOP_set_singleshot_timer", rc);
         } else {
-            rc = hypervisor_vcpu_op(VCPUOP_stop_singleshot_timer, 0, 0);  /* an earlier deadline must not wake us */
+            rc = hypervisor_vcpu_op(VCPUOP_stop_singleshot_timer, 0,
+                                    0); /* an earlier deadline must not wake us */
             if (rc) shim_fatal("VCPUOP_stop_singleshot_timer", rc);
         }
         /* Unmasks upcalls and checks for pending events atomically, then sleeps; an event

@@ -9,8 +9,8 @@
 #include "shim.h"
 #include "hypercall.h"
 
-#define MAX_FRAMES 32            /* ABI.md §4: a host MAY stop after 32 frames */
-#define NO_NAME 0xffffffffu      /* a symbol in the wasm text that is no wasm function */
+#define MAX_FRAMES 32          /* ABI.md §4: a host MAY stop after 32 frames */
+#define NO_NAME    0xffffffffu /* a symbol in the wasm text that is no wasm function */
 
 /* As pushed by entry.S, low to high. */
 struct trap_frame {
@@ -19,36 +19,56 @@ struct trap_frame {
 };
 
 /* The table the build generates (tools/lib/image-syms.ts). */
-struct wasm_sym { uint64_t addr; uint32_t name; uint32_t pad; };
+struct wasm_sym {
+    uint64_t addr;
+    uint32_t name;
+    uint32_t pad;
+};
 extern const struct wasm_sym wasm_syms[];
 extern const uint64_t wasm_syms_count;
 extern const char wasm_sym_names[];
 extern char wasm_text_start[], wasm_text_end[], stack_bottom[], stack_top[];
 
 extern void trap_entry_0(void), trap_entry_1(void), trap_entry_3(void), trap_entry_4(void),
-    trap_entry_5(void), trap_entry_6(void), trap_entry_7(void), trap_entry_8(void),
-    trap_entry_10(void), trap_entry_11(void), trap_entry_12(void), trap_entry_13(void),
-    trap_entry_14(void), trap_entry_16(void), trap_entry_17(void), trap_entry_18(void),
-    trap_entry_19(void), failsafe_entry(void), evtchn_upcall_entry(void);
+    trap_entry_5(void), trap_entry_6(void), trap_entry_7(void), trap_entry_8(void), trap_entry_10(void),
+    trap_entry_11(void), trap_entry_12(void), trap_entry_13(void), trap_entry_14(void), trap_entry_16(void),
+    trap_entry_17(void), trap_entry_18(void), trap_entry_19(void), failsafe_entry(void),
+    evtchn_upcall_entry(void);
 
 /* Privilege 0 (a guest int $n cannot reach them); events masked inside handlers. */
+/* Kept on one line: clang-format would spread the braced body over four. */
+/* clang-format off */
 #define TRAP(vec, fn) { vec, TI_MASK_EVENTS, FLAT_KERNEL_CS64, (uint64_t)fn }
+/* clang-format on */
 static const struct trap_info trap_table[] = {
-    TRAP(0, trap_entry_0),   TRAP(1, trap_entry_1),   TRAP(3, trap_entry_3),
-    TRAP(4, trap_entry_4),   TRAP(5, trap_entry_5),   TRAP(6, trap_entry_6),
-    TRAP(7, trap_entry_7),   TRAP(8, trap_entry_8),   TRAP(10, trap_entry_10),
-    TRAP(11, trap_entry_11), TRAP(12, trap_entry_12), TRAP(13, trap_entry_13),
-    TRAP(14, trap_entry_14), TRAP(16, trap_entry_16), TRAP(17, trap_entry_17),
-    TRAP(18, trap_entry_18), TRAP(19, trap_entry_19),
-    { 0, 0, 0, 0 },          /* terminator: a zero address */
+    TRAP(0, trap_entry_0),   TRAP(1, trap_entry_1),   TRAP(3, trap_entry_3),   TRAP(4, trap_entry_4),
+    TRAP(5, trap_entry_5),   TRAP(6, trap_entry_6),   TRAP(7, trap_entry_7),   TRAP(8, trap_entry_8),
+    TRAP(10, trap_entry_10), TRAP(11, trap_entry_11), TRAP(12, trap_entry_12), TRAP(13, trap_entry_13),
+    TRAP(14, trap_entry_14), TRAP(16, trap_entry_16), TRAP(17, trap_entry_17), TRAP(18, trap_entry_18),
+    TRAP(19, trap_entry_19), { 0, 0, 0, 0 }, /* terminator: a zero address */
 };
 
 static const char *const exception_names[20] = {
-    "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range exceeded",
-    "invalid opcode", "device not available", "double fault", "coprocessor overrun",
-    "invalid TSS", "segment not present", "stack fault", "general protection fault",
-    "page fault", "reserved", "x87 floating-point error", "alignment check",
-    "machine check", "SIMD floating-point error",
+    "divide error",
+    "debug",
+    "NMI",
+    "breakpoint",
+    "overflow",
+    "bound range exceeded",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack fault",
+    "general protection fault",
+    "page fault",
+    "reserved",
+    "x87 floating-point error",
+    "alignment check",
+    "machine check",
+    "SIMD floating-point error",
 };
 
 void traps_init(void)
@@ -67,10 +87,11 @@ static int in_wasm_text(uint64_t pc)
 /* The wasm name of the function holding pc, or 0 when pc is in no wasm function. */
 static const char *wasm_symbolise(uint64_t pc)
 {
-    uint64_t lo = 0, hi = wasm_syms_count;   /* find the last entry with addr <= pc */
+    uint64_t lo = 0, hi = wasm_syms_count; /* find the last entry with addr <= pc */
     while (lo < hi) {
         uint64_t mid = (lo + hi) / 2;
-        if (wasm_syms[mid].addr <= pc) lo = mid + 1; else hi = mid;
+        if (wasm_syms[mid].addr <= pc) lo = mid + 1;
+        else hi = mid;
     }
     if (lo == 0 || wasm_syms[lo - 1].name == NO_NAME) return 0;
     return wasm_sym_names + wasm_syms[lo - 1].name;
@@ -80,7 +101,10 @@ static int print_frame(uint64_t pc, int *n)
 {
     const char *name = wasm_symbolise(pc);
     if (!name) return 0;
-    if (*n == MAX_FRAMES) { printk("  ...\n"); return 0; }
+    if (*n == MAX_FRAMES) {
+        printk("  ...\n");
+        return 0;
+    }
     printk("  at %s\n", name);
     ++*n;
     return 1;
@@ -110,8 +134,9 @@ NORETURN void trap_wasm(const char *reason, uint64_t pc, uint64_t rbp)
 static NORETURN void trap_fatal(struct trap_frame *f, uint64_t cr2)
 {
     console_flush();
-    const char *name = f->vector < 20 ? exception_names[f->vector]
-                     : f->vector == 255 ? "failsafe callback" : "unknown exception";
+    const char *name = f->vector < 20     ? exception_names[f->vector]
+                       : f->vector == 255 ? "failsafe callback"
+                                          : "unknown exception";
     printk("FATAL: %s (vector %u, error %lx) at rip %016lx", name, (unsigned)f->vector, f->error, f->rip);
     if (f->vector == 14) printk(", address %016lx%s", cr2, mm_in_stack_guard(cr2) ? " (stack overflow)" : "");
     printk("\n");
@@ -133,8 +158,7 @@ void trap_handler(struct trap_frame *f)
          * read-only grant mapping, which ABI.md §9.3 makes a CPU fault */
         if (f->vector == 14 && mm_in_linear_reservation(cr2) && !(f->error & 1))
             trap_wasm("out of bounds memory access", f->rip, f->rbp);
-        if (f->vector == 0)
-            trap_wasm("integer divide by zero", f->rip, f->rbp);
+        if (f->vector == 0) trap_wasm("integer divide by zero", f->rip, f->rbp);
     }
     trap_fatal(f, cr2);
 }

@@ -12,7 +12,7 @@
 #define SHIM_WASM_RT_CONFIG_H
 #include <stdint.h>
 #define WASM_RT_MEMCHECK_SIGNAL_HANDLER 1
-#define WASM_RT_USE_STACK_DEPTH_COUNT 1
+#define WASM_RT_USE_STACK_DEPTH_COUNT   1
 extern uintptr_t wasm_rt_stack_limit;
 #define WASM_RT_MAX_CALL_STACK_DEPTH \
     ((uintptr_t)__builtin_frame_address(0) < wasm_rt_stack_limit ? 0u : 0xffffffffu)

@@ -11,17 +11,17 @@
 #include "wasm-rt.h"
 #include "shim.h"
 
-#define MAX_PAGES 65535u             /* the u32 size field cannot hold 65536 * 64 KiB */
-#define TABLE_ARENA_ENTRIES 4096     /* funcref and externref elements, all tables of all modules */
-#define MAX_FUNC_TYPES 512           /* distinct signatures, all modules */
-#define TYPE_ARENA 8192              /* bytes of encoded signatures */
-#define STACK_RESERVE (64 * 1024)    /* stack kept for the trap report and imports */
+#define MAX_PAGES           65535u      /* the u32 size field cannot hold 65536 * 64 KiB */
+#define TABLE_ARENA_ENTRIES 4096        /* funcref and externref elements, all tables of all modules */
+#define MAX_FUNC_TYPES      512         /* distinct signatures, all modules */
+#define TYPE_ARENA          8192        /* bytes of encoded signatures */
+#define STACK_RESERVE       (64 * 1024) /* stack kept for the trap report and imports */
 
 extern char stack_bottom[];
-uint32_t wasm_rt_call_stack_depth;   /* counted but unused: see wasm-rt-config.h */
+uint32_t wasm_rt_call_stack_depth; /* counted but unused: see wasm-rt-config.h */
 uintptr_t wasm_rt_stack_limit = (uintptr_t)stack_bottom + STACK_RESERVE;
 
-uint8_t *wasm_memory_data;           /* the single memory, for the imports (abi.c) */
+uint8_t *wasm_memory_data; /* the single memory, for the imports (abi.c) */
 uint32_t wasm_memory_size;
 
 void wasm_rt_init(void) {}
@@ -104,7 +104,7 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem) { (void)mem; }
 
 /* Tables: carved from one arena for the life of the domain; they never grow. */
 static uint64_t table_arena[TABLE_ARENA_ENTRIES * 3];
-static uint32_t table_used;          /* in uint64_t units */
+static uint32_t table_used; /* in uint64_t units */
 
 static void *table_alloc(uint32_t elements, uint32_t words_each)
 {
@@ -112,7 +112,7 @@ static void *table_alloc(uint32_t elements, uint32_t words_each)
     if (words > sizeof(table_arena) / 8 - table_used) shim_fatal("allocating a wasm table", -12);
     void *p = table_arena + table_used;
     table_used += words;
-    return p;                        /* zero: null references */
+    return p; /* zero: null references */
 }
 
 void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *t, uint32_t elements, uint32_t max)
@@ -133,6 +133,10 @@ void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t *t) { (void)t; }
 void wasm_rt_free_externref_table(wasm_rt_externref_table_t *t) { (void)t; }
 
 uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *t, uint32_t d, wasm_rt_funcref_t v)
-{ return UINT32_MAX; }   /* tables never grow */
+{
+    return UINT32_MAX;
+} /* tables never grow */
 uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *t, uint32_t d, wasm_rt_externref_t v)
-{ return UINT32_MAX; }   /* tables never grow */
+{
+    return UINT32_MAX;
+} /* tables never grow */
