@@ -34,24 +34,33 @@ import { XsReply, Xenstore, seconds } from "../xen/xenstore";
 import { Blkfront, MAX_INDIRECT_SEGMENTS } from "./blkfront";
 import * as b from "./blkif";
 
-/** What the backend told us, after validation. */
-export class Negotiated {
+/** What the device offers, as negotiated and validated (block.Info, Device.info()). */
+export class Info {
   devid: string = "";
+  /** The backend's xenstore path, and its domain (the one the ring and pages are granted to). */
   backend: string = "";
   backendDomid: i32 = 0;
-  /** Capacity in sector-size units. */
+  /** Capacity, in sectors of sectorSize bytes. */
   sectors: u64 = 0;
   sectorSize: u32 = 512;
   physicalSectorSize: u32 = 512;
-  info: u32 = 0;
+  /** The backend's "info" key: VDISK_* bits (blkif.h). */
+  vdiskInfo: u32 = 0;
+  /** VDISK_READONLY: writes are refused by the frontend. */
+  readOnly: bool = false;
+  /** feature-flush-cache and feature-barrier. */
   flush: bool = false;
   barrier: bool = false;
+  /** Pages one request may carry: 11, or more with indirect descriptors. */
+  maxPages: i32 = b.MAX_SEGMENTS;
   /** feature-max-indirect-segments as offered, and what we use (0: direct requests only). */
   indirectOffered: u32 = 0;
   indirectSegments: i32 = 0;
-  /** max-ring-page-order as offered, and the order in use. */
-  maxRingPageOrder: u32 = 0;
+  /** Requests the ring holds at once. */
+  ringEntries: u32 = 0;
+  /** The ring order in use, and max-ring-page-order as offered. */
   ringPageOrder: u32 = 0;
+  maxRingPageOrder: u32 = 0;
 }
 
 /** How long a disconnect waits for the backend to unmap the ring after Closed (Linux blkback unmaps on our Closed). */
@@ -99,18 +108,104 @@ function parseU64(s: string, out: StaticArray<u64>): bool {
   return true;
 }
 
-/** The keys the backend writes when it connects, in the order readConnectKeys() expects. */
-function connectKeys(): string[] {
-  return ["sectors", "sector-size", "info", "feature-flush-cache", "feature-barrier", "physical-sector-size"];
+/**
+ * A key the backend writes when it connects (blkif.h): the value used when the
+ * key is absent or empty (null: blkif.h requires the key), and the check that
+ * parses the value into c.info. A check returns "" or the refusal.
+ */
+class ConnectKey {
+  constructor(
+    public key: string,
+    public def: string | null,
+    public check: (c: Connect, value: string) => string,
+  ) {}
 }
 
-/** The open handshake; resolves with `front` and `negotiated` set, or rejects naming the device and the key. */
+const parsed = new StaticArray<u64>(1);
+
+function checkSectors(c: Connect, v: string): string {
+  if (!parseU64(v, parsed)) return c.keyError("sectors", v, "is not a number");
+  c.info.sectors = parsed[0];
+  return "";
+}
+
+function checkSectorSize(c: Connect, v: string): string {
+  if (!parseU64(v, parsed) || parsed[0] < 512 || parsed[0] > 4096 || popcnt(parsed[0]) != 1)
+    return c.keyError("sector-size", v, "is not a power of two from 512 to 4096");
+  const n = c.info;
+  n.sectorSize = <u32>parsed[0];
+  // The capacity in bytes must fit a u64 (sectors × sector-size).
+  if (n.sectors > U64.MAX_VALUE / <u64>n.sectorSize) return c.keyError("sectors", c.keyValue("sectors"), "overflows a 64-bit byte count");
+  return "";
+}
+
+function checkInfo(c: Connect, v: string): string {
+  if (!parseU64(v, parsed) || parsed[0] > 0xffffffff) return c.keyError("info", v, "is not a 32-bit number");
+  c.info.vdiskInfo = <u32>parsed[0];
+  c.info.readOnly = (c.info.vdiskInfo & b.VDISK_READONLY) != 0;
+  return "";
+}
+
+function checkFlush(c: Connect, v: string): string {
+  if (!parseU64(v, parsed) || parsed[0] > 1) return c.keyError("feature-flush-cache", v, "is neither 0 nor 1");
+  c.info.flush = parsed[0] == 1;
+  return "";
+}
+
+function checkBarrier(c: Connect, v: string): string {
+  if (!parseU64(v, parsed) || parsed[0] > 1) return c.keyError("feature-barrier", v, "is neither 0 nor 1");
+  c.info.barrier = parsed[0] == 1;
+  return "";
+}
+
+// Absent (""): the same as sector-size.
+function checkPhysicalSectorSize(c: Connect, v: string): string {
+  const n = c.info;
+  n.physicalSectorSize = n.sectorSize;
+  if (v == "") return "";
+  if (!parseU64(v, parsed) || parsed[0] < <u64>n.sectorSize || parsed[0] > 65536 || popcnt(parsed[0]) != 1)
+    return c.keyError("physical-sector-size", v, "is not a power of two ≥ sector-size");
+  n.physicalSectorSize = <u32>parsed[0];
+  return "";
+}
+
+/** The keys the backend writes when it connects, checked in this order. */
+const CONNECT_KEYS: ConnectKey[] = [
+  new ConnectKey("sectors", null, checkSectors),
+  new ConnectKey("sector-size", "512", checkSectorSize),
+  new ConnectKey("info", "0", checkInfo),
+  new ConnectKey("feature-flush-cache", "0", checkFlush),
+  new ConnectKey("feature-barrier", "0", checkBarrier),
+  new ConnectKey("physical-sector-size", "", checkPhysicalSectorSize),
+];
+
+/** The stages of Connect, in the order they run; each handles what the one before it awaited. */
+enum ConnectStage {
+  /** Read device/vbd/<id>/backend-id: the domain to grant the ring to. */
+  Start,
+  /** Check the backend-id; read the backend's path. */
+  BackendId,
+  /** Read the backend's max-ring-page-order (written at probe, before InitWait). */
+  BackendPath,
+  /** Set up the ring at that order, then run the xenbus handshake (xen/xenbus.ts) to Connected. */
+  RingOrder,
+  /** Connected: check the InitWait offers, read the keys the backend wrote on connecting. */
+  Handshake,
+  /** Check those keys (CONNECT_KEYS) and make the Blkfront. */
+  ConnectKeys,
+  /** A backend value was refused: the device is being closed again; then reject with the refusal. */
+  Refused,
+}
+
+/** The open handshake; resolves with `front` and `info` set, or rejects naming the device and the key. */
 export class Connect extends Task {
-  stage: i32 = 0;
+  stage: ConnectStage = ConnectStage.Start;
   name: string;
   idReq: XsReply | null = null;
   keyReqs: Array<XsReply> = new Array<XsReply>();
-  keys: string[] = connectKeys();
+  /** The connect keys as read, and their values ("" when absent). */
+  keys: Array<string> = new Array<string>();
+  values: Array<string> = new Array<string>();
   fe: Frontend;
   ringPage: usize = 0;
   ringOrder: u32 = 0;
@@ -118,7 +213,7 @@ export class Connect extends Task {
   backendReq: XsReply | null = null;
   orderReq: XsReply | null = null;
   ch: Channel | null = null;
-  negotiated: Negotiated = new Negotiated();
+  info: Info = new Info();
   front: Blkfront | null = null;
   /** Why the backend's values were refused (the device is being closed). */
   refusal: string = "";
@@ -133,75 +228,89 @@ export class Connect extends Task {
     this.fe = new Frontend(xs, "vbd", devid);
     this.fe.connectTimeoutNs = opts.connectTimeoutNs;
     this.fe.closeTimeoutNs = opts.closeTimeoutNs;
-    this.negotiated.devid = devid;
+    this.info.devid = devid;
   }
 
   step(): void {
     const a = this.awaited;
-    if (this.stage == 0) {
-      this.stage = 1;
-      this.await((this.idReq = this.xs.read(this.fe.path + "/backend-id")));
-    } else if (this.stage == 1) {
-      const r = this.idReq!;
-      if (!r.ok) {
-        if (r.errno == abi.ENOENT) return this.bail(this.fe.path + ": no backend-id — is there a disk line in the xl config?");
-        return this.bail(this.fe.path + "/backend-id: " + r.error);
-      }
-      const v = new StaticArray<u64>(1);
-      if (!parseU64(r.text(), v) || v[0] >= 0x7ff0) return this.bail(this.keyError("backend-id", r.text(), "is not a domain id"));
-      this.negotiated.backendDomid = <i32>v[0];
-      this.stage = 10;
-      this.await((this.backendReq = this.xs.read(this.fe.path + "/backend")));
-    } else if (this.stage == 10) {
-      // Step 1b: the ring order the backend offers. Without a backend path the xenbus connect
-      // below gives the clear error; order 0 meanwhile.
-      const r = this.backendReq!;
-      if (!r.ok && r.errno != abi.ENOENT && r.errno != abi.EACCES) return this.bail(this.fe.path + ": " + r.error);
-      this.stage = 11;
-      if (r.ok) this.await((this.orderReq = this.xs.read(r.text() + "/max-ring-page-order")));
-      else this.await(r);
-    } else if (this.stage == 11) {
-      const r = this.orderReq;
-      const v = new StaticArray<u64>(1);
-      let want: u32 = 0;
-      if (r && !r.ok && r.errno != abi.ENOENT) return this.bail(this.fe.path + ": " + r.error);
-      if (r && r.ok) {
-        if (!parseU64(r.text(), v) || v[0] > 16) return this.bail(this.keyError("max-ring-page-order", r.text(), "is not a ring order (0..16)"));
-        want = <u32>min<u64>(v[0], <u64>MAX_RING_ORDER);
-      }
-      if (!this.setupRing(want)) return;
-      this.stage = 2;
-      this.await(this.fe.connect());
-    } else if (this.stage == 2) {
-      if (a!.failed) return this.bail(a!.error);
-      this.negotiated.backend = this.fe.backend;
-      if (!this.readOffers()) return;
-      this.stage = 3;
-      for (let i = 0; i < this.keys.length; i++) this.keyReqs.push(this.xs.read(this.fe.backend + "/" + this.keys[i]));
-      this.await(new AllSettled(changetype<Array<Future>>(this.keyReqs)));
-    } else if (this.stage == 3) {
-      if (!this.readConnectKeys()) return;
-      // The backend left Connected while we read its keys: no device, and close it again.
-      const lost = this.fe.monitor;
-      if (lost && lost.state == State.Rejected) {
-        this.refused(lost.error);
+    switch (this.stage) {
+      case ConnectStage.Start: {
+        this.stage = ConnectStage.BackendId;
+        this.await((this.idReq = this.xs.read(this.fe.path + "/backend-id")));
         return;
       }
-      const n = this.negotiated;
-      const front = new Blkfront(this.name, this.ringPage, this.ringOrder, this.ch!, n.backendDomid, <u16>I32.parseInt(this.devid), n.indirectSegments);
-      this.front = front;
-      const m = this.fe.monitor;
-      if (m) m.addWaiter(new BackendLost(front, m));
-      this.finish();
-    } else if (this.stage == 4) {
-      // The refusal stands whether or not the backend closed in time.
-      this.bail(a!.failed ? this.refusal + " (closing the device: " + a!.error + ")" : this.refusal);
+      case ConnectStage.BackendId: {
+        const r = this.idReq!;
+        if (!r.ok) {
+          if (r.errno == abi.ENOENT) return this.bail(this.fe.path + ": no backend-id — is there a disk line in the xl config?");
+          return this.bail(this.fe.path + "/backend-id: " + r.error);
+        }
+        if (!parseU64(r.text(), parsed) || parsed[0] >= 0x7ff0) return this.bail(this.keyError("backend-id", r.text(), "is not a domain id"));
+        this.info.backendDomid = <i32>parsed[0];
+        this.stage = ConnectStage.BackendPath;
+        this.await((this.backendReq = this.xs.read(this.fe.path + "/backend")));
+        return;
+      }
+      case ConnectStage.BackendPath: {
+        // Without a backend path the xenbus handshake below gives the clear error; order 0 meanwhile.
+        const r = this.backendReq!;
+        if (!r.ok && r.errno != abi.ENOENT && r.errno != abi.EACCES) return this.bail(this.fe.path + ": " + r.error);
+        this.stage = ConnectStage.RingOrder;
+        if (r.ok) this.await((this.orderReq = this.xs.read(r.text() + "/max-ring-page-order")));
+        else this.await(r);
+        return;
+      }
+      case ConnectStage.RingOrder: {
+        const r = this.orderReq;
+        let want: u32 = 0;
+        if (r && !r.ok && r.errno != abi.ENOENT) return this.bail(this.fe.path + ": " + r.error);
+        if (r && r.ok) {
+          if (!parseU64(r.text(), parsed) || parsed[0] > 16) return this.bail(this.keyError("max-ring-page-order", r.text(), "is not a ring order (0..16)"));
+          want = <u32>min<u64>(parsed[0], <u64>MAX_RING_ORDER);
+        }
+        if (!this.setupRing(want)) return;
+        this.stage = ConnectStage.Handshake;
+        this.await(this.fe.connect());
+        return;
+      }
+      case ConnectStage.Handshake: {
+        if (a!.failed) return this.bail(a!.error);
+        this.info.backend = this.fe.backend;
+        if (!this.readOffers()) return;
+        this.stage = ConnectStage.ConnectKeys;
+        for (let i = 0; i < CONNECT_KEYS.length; i++) this.keyReqs.push(this.xs.read(this.fe.backend + "/" + CONNECT_KEYS[i].key));
+        this.await(new AllSettled(changetype<Array<Future>>(this.keyReqs)));
+        return;
+      }
+      case ConnectStage.ConnectKeys: {
+        if (!this.readConnectKeys()) return;
+        // The backend left Connected while we read its keys: no device, and close it again.
+        const lost = this.fe.monitor;
+        if (lost && lost.state == State.Rejected) {
+          this.refused(lost.error);
+          return;
+        }
+        const n = this.info;
+        const front = new Blkfront(this.name, this.ringPage, this.ringOrder, this.ch!, n.backendDomid, <u16>I32.parseInt(this.devid), n.indirectSegments);
+        n.maxPages = front.maxSegments();
+        n.ringEntries = front.ring.nrEnts;
+        this.front = front;
+        const m = this.fe.monitor;
+        if (m) m.addWaiter(new BackendLost(front, m));
+        this.finish();
+        return;
+      }
+      case ConnectStage.Refused: {
+        // The refusal stands whether or not the backend closed in time.
+        this.bail(a!.failed ? this.refusal + " (closing the device: " + a!.error + ")" : this.refusal);
+        return;
+      }
     }
   }
 
-  // Step 2: a zeroed shared ring of 2^order contiguous pages (order 0 if none are free), granted writable, and its event channel.
+  // A zeroed shared ring of 2^order contiguous pages (order 0 if none are free), granted writable, and its event channel.
   private setupRing(want: u32): bool {
-    const domid = this.negotiated.backendDomid;
+    const domid = this.info.backendDomid;
     let order = want;
     let page = contiguousPages(1 << order);
     if (page == 0 && order > 0) page = contiguousPages(1 << (order = 0));
@@ -211,7 +320,7 @@ export class Connect extends Task {
     }
     this.ringPage = page;
     this.ringOrder = order;
-    this.negotiated.ringPageOrder = order;
+    this.info.ringPageOrder = order;
     initShared(page);
     for (let i = 0; i < 1 << order; i++) {
       const ref = abi.gnttab_grant_access(domid, page + (<usize>i << 12), 0);
@@ -239,8 +348,8 @@ export class Connect extends Task {
 
   // The InitWait offers: indirect segments (clamped to ours) and the ring order (reported).
   private readOffers(): bool {
-    const n = this.negotiated;
-    const v = new StaticArray<u64>(1);
+    const n = this.info;
+    const v = parsed;
     const ind = this.fe.featureValue("feature-max-indirect-segments");
     if (!parseU64(ind, v)) return this.keyFail("feature-max-indirect-segments", ind, "is not a number");
     n.indirectOffered = <u32>min<u64>(v[0], 0xffffffff);
@@ -253,47 +362,37 @@ export class Connect extends Task {
     return true;
   }
 
-  // Step 4: the keys the backend writes on connecting.
+  // The keys the backend wrote on connecting, through CONNECT_KEYS: absent or empty ones take their default.
   private readConnectKeys(): bool {
-    const n = this.negotiated;
-    const vals = new Array<string>();
     for (let i = 0; i < this.keyReqs.length; i++) {
       const r = this.keyReqs[i];
-      if (r.ok) vals.push(r.text());
-      else if (r.errno == abi.ENOENT) vals.push("");
-      else return this.refused(this.fe.backend + "/" + this.keys[i] + ": " + r.error);
+      this.keys.push(CONNECT_KEYS[i].key);
+      if (r.ok) this.values.push(r.text());
+      else if (r.errno == abi.ENOENT) this.values.push("");
+      else return this.refused(this.fe.backend + "/" + CONNECT_KEYS[i].key + ": " + r.error);
     }
-    const v = new StaticArray<u64>(1);
-    if (vals[0] == "") return this.refused(this.name + ": the backend wrote no sectors key (blkif.h requires it)");
-    if (!parseU64(vals[0], v)) return this.keyFail("sectors", vals[0], "is not a number");
-    n.sectors = v[0];
-    if (vals[1] != "") {
-      if (!parseU64(vals[1], v) || v[0] < 512 || v[0] > 4096 || popcnt(v[0]) != 1)
-        return this.keyFail("sector-size", vals[1], "is not a power of two from 512 to 4096");
-      n.sectorSize = <u32>v[0];
-    }
-    // The capacity in bytes must fit a u64 (sectors × sector-size).
-    if (n.sectors > U64.MAX_VALUE / <u64>n.sectorSize) return this.keyFail("sectors", vals[0], "overflows a 64-bit byte count");
-    if (vals[2] != "") {
-      if (!parseU64(vals[2], v) || v[0] > 0xffffffff) return this.keyFail("info", vals[2], "is not a 32-bit number");
-      n.info = <u32>v[0];
-    }
-    for (let k = 3; k <= 4; k++) {
-      if (vals[k] == "") continue;
-      if (!parseU64(vals[k], v) || v[0] > 1) return this.keyFail(this.keys[k], vals[k], "is neither 0 nor 1");
-      if (k == 3) n.flush = v[0] == 1;
-      else n.barrier = v[0] == 1;
-    }
-    n.physicalSectorSize = n.sectorSize;
-    if (vals[5] != "") {
-      if (!parseU64(vals[5], v) || v[0] < <u64>n.sectorSize || v[0] > 65536 || popcnt(v[0]) != 1)
-        return this.keyFail("physical-sector-size", vals[5], "is not a power of two ≥ sector-size");
-      n.physicalSectorSize = <u32>v[0];
+    for (let i = 0; i < CONNECT_KEYS.length; i++) {
+      const k = CONNECT_KEYS[i];
+      let v = this.values[i];
+      if (v == "") {
+        const def = k.def;
+        if (def === null) return this.refused(this.name + ": the backend wrote no " + k.key + " key (blkif.h requires it)");
+        v = def;
+      }
+      const why = k.check(this, v);
+      if (why.length > 0) return this.refused(why);
     }
     return true;
   }
 
-  private keyError(key: string, value: string, why: string): string {
+  /** A connect key's value as the backend wrote it ("" when absent). */
+  keyValue(key: string): string {
+    const i = this.keys.indexOf(key);
+    return i < 0 ? "" : this.values[i];
+  }
+
+  /** "vbd 51712: backend key sectors = "12ab" is not a number". */
+  keyError(key: string, value: string, why: string): string {
     return this.name + ": backend key " + key + " = \"" + value + "\" " + why;
   }
 
@@ -304,7 +403,7 @@ export class Connect extends Task {
   // After the handshake: close the device again (so the backend does not wait on us), then fail.
   private refused(msg: string): bool {
     this.refusal = msg;
-    this.stage = 4;
+    this.stage = ConnectStage.Refused;
     this.await(this.fe.close());
     return false;
   }
@@ -360,9 +459,21 @@ export function endRing(refs: Array<i32>, page: usize, order: u32): bool {
   return true;
 }
 
+/** The stages of Disconnect, in the order they run. */
+enum DisconnectStage {
+  /** Wait until no request is queued or in flight. */
+  Drain,
+  /** xenbus Closing → Closed (xen/xenbus.ts, with its deadline). */
+  Close,
+  /** Closed: fail the device for late callers, close the event channel, end the ring's grants. */
+  Closed,
+  /** The backend still maps the ring: poll until it unmaps it, or unmapWaitNs passes. */
+  Unmap,
+}
+
 /** The orderly disconnect: drain, xenbus Closing → Closed, then end the ring grant once the backend unmapped it. */
 export class Disconnect extends Task {
-  stage: i32 = 0;
+  stage: DisconnectStage = DisconnectStage.Drain;
   closeError: string = "";
   waited: i64 = 0;
   constructor(
@@ -376,20 +487,29 @@ export class Disconnect extends Task {
   step(): void {
     const a = this.awaited;
     const f = this.front;
-    if (this.stage == 0) {
-      this.stage = 1;
-      this.await(f.idle());
-    } else if (this.stage == 1) {
-      this.stage = 2;
-      this.await(this.fe.close());
-    } else if (this.stage == 2) {
-      if (a!.failed) this.closeError = a!.error;
-      f.fatal("the device is closed");
-      f.ch.close();
-      this.stage = 3;
-      this.tryEnd();
-    } else {
-      this.tryEnd();
+    switch (this.stage) {
+      case DisconnectStage.Drain: {
+        this.stage = DisconnectStage.Close;
+        this.await(f.idle());
+        return;
+      }
+      case DisconnectStage.Close: {
+        this.stage = DisconnectStage.Closed;
+        this.await(this.fe.close());
+        return;
+      }
+      case DisconnectStage.Closed: {
+        if (a!.failed) this.closeError = a!.error;
+        f.fatal("the device is closed");
+        f.ch.close();
+        this.stage = DisconnectStage.Unmap;
+        this.tryEnd();
+        return;
+      }
+      case DisconnectStage.Unmap: {
+        this.tryEnd();
+        return;
+      }
     }
   }
 

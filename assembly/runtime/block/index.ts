@@ -37,61 +37,23 @@ import { Future, Task, spawn } from "../sched";
 import { Xenstore, XsReply } from "../xen/xenstore";
 import * as xenstore from "../xen/xenstore";
 import { BlockOp, Blkfront } from "./blkfront";
-import { Connect, Disconnect, Negotiated, OpenOptions } from "./blkfront-xs";
+import { Connect, Disconnect, Info, OpenOptions } from "./blkfront-xs";
 import * as b from "./blkif";
 
 export { BlockOp } from "./blkfront";
-export { OpenOptions } from "./blkfront-xs";
+/** What the device offers, as negotiated (sectors, sectorSize, readOnly, flush, barrier, maxPages ...). */
+export { Info, OpenOptions } from "./blkfront-xs";
 
 const PAGE: u32 = 4096;
 
-/** What the device offers, as negotiated. */
-export class Info {
-  devid: string = "";
-  backend: string = "";
-  /** Capacity, in sectors of sectorSize bytes. */
-  sectors: u64 = 0;
-  sectorSize: u32 = 512;
-  physicalSectorSize: u32 = 512;
-  readOnly: bool = false;
-  /** feature-flush-cache and feature-barrier. */
-  flush: bool = false;
-  barrier: bool = false;
-  /** Pages one request may carry: 11, or more with indirect descriptors. */
-  maxPages: i32 = 11;
-  indirectSegments: i32 = 0;
-  /** Requests the ring holds at once. */
-  ringEntries: u32 = 0;
-  ringPageOrder: u32 = 0;
-  maxRingPageOrder: u32 = 0;
-}
-
 export class Device {
-  private info_: Info = new Info();
   constructor(
     public front: Blkfront,
-    public negotiated: Negotiated,
     private connect: Connect,
-  ) {
-    const i = this.info_;
-    const n = negotiated;
-    i.devid = n.devid;
-    i.backend = n.backend;
-    i.sectors = n.sectors;
-    i.sectorSize = n.sectorSize;
-    i.physicalSectorSize = n.physicalSectorSize;
-    i.readOnly = (n.info & b.VDISK_READONLY) != 0;
-    i.flush = n.flush;
-    i.barrier = n.barrier;
-    i.maxPages = front.maxSegments();
-    i.indirectSegments = n.indirectSegments;
-    i.ringEntries = front.ring.nrEnts;
-    i.ringPageOrder = n.ringPageOrder;
-    i.maxRingPageOrder = n.maxRingPageOrder;
-  }
+  ) {}
 
   info(): Info {
-    return this.info_;
+    return this.connect.info;
   }
 
   get name(): string {
@@ -115,13 +77,13 @@ export class Device {
    * completes, and later requests may complete before it.
    */
   barrier(sector: u64, pages: Array<usize>, count: u32 = 0): BlockOp {
-    if (!this.info_.barrier) return this.refuse(b.OP_WRITE_BARRIER, "the backend offers no write barriers (feature-barrier)");
+    if (!this.connect.info.barrier) return this.refuse(b.OP_WRITE_BARRIER, "the backend offers no write barriers (feature-barrier)");
     return this.rw(b.OP_WRITE_BARRIER, sector, pages, count);
   }
 
   /** Makes every completed write durable: a cache flush, or an empty barrier when only that is offered. */
   flush(): BlockOp {
-    const i = this.info_;
+    const i = this.connect.info;
     if (i.flush) return this.front.submit(new BlockOp(b.OP_FLUSH_DISKCACHE, 0, 0, new Array<usize>(), "flush"));
     if (i.barrier) return this.front.submit(new BlockOp(b.OP_WRITE_BARRIER, 0, 0, new Array<usize>(), "flush (as an empty barrier)"));
     return this.refuse(b.OP_FLUSH_DISKCACHE, "the backend offers neither feature-flush-cache nor feature-barrier: writes cannot be made durable");
@@ -138,7 +100,7 @@ export class Device {
   }
 
   private rw(op: u8, sector: u64, pages: Array<usize>, count: u32): BlockOp {
-    const i = this.info_;
+    const i = this.connect.info;
     const n = pages.length;
     const perPage = PAGE / i.sectorSize;
     const name = op == b.OP_READ ? "read" : op == b.OP_WRITE ? "write" : "barrier write";
@@ -209,7 +171,7 @@ export class OpenOp extends Task {
     }
     if (a!.failed) return this.fail(a!.error);
     const c = this.connect!;
-    this.device = new Device(c.front!, c.negotiated, c);
+    this.device = new Device(c.front!, c);
     this.finish();
   }
 }
