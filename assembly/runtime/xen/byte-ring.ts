@@ -3,6 +3,8 @@
 // with byte i at data[i & (size - 1)]. The consoles' `out` and `in` rings and
 // xenstore's `req` and `rsp` rings are all this shape at different offsets.
 // The peer writes one of the indices, so every difference is checked.
+// ByteQueue is the producer's side both clients share: messages queued in
+// order and copied in as room appears (console-ring.ts, xenstore.ts).
 import { mb, rmb, wmb } from "./barrier";
 
 export class ByteRing {
@@ -60,5 +62,69 @@ export class ByteRing {
     mb(); // the bytes are copied out before cons frees their slots for the producer
     store<u32>(this.consAt, cons + n);
     return <i32>n;
+  }
+}
+
+/**
+ * Messages waiting for room in a ByteRing, sent in order: flush() copies as
+ * much as fits, a message possibly in pieces, and the rest waits for the next
+ * flush (after the consumer's event). Each message carries a tag (xenstore: its
+ * request id) so one not yet begun can be withdrawn.
+ */
+export class ByteQueue {
+  private msgs: Array<Uint8Array> = new Array<Uint8Array>();
+  private tags: Array<u32> = new Array<u32>();
+  /** Bytes of the first message already in the ring. */
+  private off: i32 = 0;
+  /** Bytes placed in the ring since the start. */
+  placed: u64 = 0;
+
+  constructor(public ring: ByteRing) {}
+
+  /** Messages not fully in the ring yet. */
+  get length(): i32 {
+    return this.msgs.length;
+  }
+
+  push(m: Uint8Array, tag: u32 = 0): void {
+    this.msgs.push(m);
+    this.tags.push(tag);
+  }
+
+  /** Copies queued bytes into the ring while it has room; false when the consumer corrupted the indices. */
+  flush(): bool {
+    while (this.msgs.length > 0) {
+      const m = this.msgs[0];
+      const n = this.ring.write(m.dataStart + this.off, m.length - this.off);
+      if (n < 0) return false;
+      if (n == 0) break; // full: the consumer notifies when it has taken some
+      this.off += n;
+      this.placed += <u64>n;
+      if (this.off == m.length) {
+        this.msgs.shift();
+        this.tags.shift();
+        this.off = 0;
+      }
+    }
+    return true;
+  }
+
+  /** The queue position of the message tagged `tag`, or -1. */
+  indexOf(tag: u32): i32 {
+    return this.tags.indexOf(tag);
+  }
+
+  /** Withdraws message i if none of it is in the ring yet; false when it has begun. */
+  withdraw(i: i32): bool {
+    if (i < 0 || i >= this.msgs.length || (i == 0 && this.off > 0)) return false;
+    this.msgs.splice(i, 1);
+    this.tags.splice(i, 1);
+    return true;
+  }
+
+  clear(): void {
+    this.msgs.length = 0;
+    this.tags.length = 0;
+    this.off = 0;
   }
 }

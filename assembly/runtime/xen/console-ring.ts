@@ -15,7 +15,7 @@
 // reported by a marker line once there is room; drain() fails when the backend
 // consumes nothing for its stall time.
 import { Future, Sleep, State, sleep } from "../sched";
-import { ByteRing } from "./byte-ring";
+import { ByteQueue, ByteRing } from "./byte-ring";
 import { Channel, EventHandler } from "./evtchn";
 
 export const IN: usize = 0;
@@ -63,11 +63,10 @@ class Drained extends Future {
 export class ConsoleRing extends EventHandler {
   readonly out: ByteRing;
   readonly input: ByteRing;
-  private queue: Array<Uint8Array> = new Array<Uint8Array>();
-  private off: i32 = 0;
-  /** Bytes accepted by write() and bytes placed in the ring, since the start. */
+  /** Output waiting for room in the ring. */
+  private queue: ByteQueue;
+  /** Bytes accepted by write() since the start. */
   written: u64 = 0;
-  placed: u64 = 0;
   private drains: Array<Drained> = new Array<Drained>();
   error: string = "";
   /** Most bytes queued beyond the ring; more are dropped (and counted) until there is room. */
@@ -81,9 +80,16 @@ export class ConsoleRing extends EventHandler {
     public ch: Channel,
   ) {
     super();
-    this.out = new ByteRing(page + OUT, OUT_SIZE, page + OUT_CONS, page + OUT_PROD);
+    const out = new ByteRing(page + OUT, OUT_SIZE, page + OUT_CONS, page + OUT_PROD);
+    this.out = out;
     this.input = new ByteRing(page + IN, IN_SIZE, page + IN_CONS, page + IN_PROD);
+    this.queue = new ByteQueue(out);
     ch.handler = this;
+  }
+
+  /** Bytes placed in the ring since the start. */
+  get placed(): u64 {
+    return this.queue.placed;
   }
 
   /** Queues the string's UTF-8 bytes, after everything written before, and starts sending; drops them when the queue is full. */
@@ -165,25 +171,14 @@ export class ConsoleRing extends EventHandler {
     this.check();
   }
 
+  // Copies queued output into the ring; what does not fit waits for the backend's event.
   private pump(): void {
-    let sent = false;
-    while (this.queue.length > 0) {
-      const b = this.queue[0];
-      const n = this.out.write(b.dataStart + this.off, b.length - this.off);
-      if (n < 0) {
-        this.error = "the console backend corrupted the ring indices";
-        return;
-      }
-      if (n == 0) break; // full: wait for the backend's event
-      sent = true;
-      this.off += n;
-      this.placed += <u64>n;
-      if (this.off == b.length) {
-        this.queue.shift();
-        this.off = 0;
-      }
+    const before = this.queue.placed;
+    if (!this.queue.flush()) {
+      this.error = "the console backend corrupted the ring indices";
+      return;
     }
-    if (sent) this.ch.notify();
+    if (this.queue.placed != before) this.ch.notify();
   }
 
   private check(): void {

@@ -21,7 +21,7 @@ import * as abi from "../abi";
 import * as boot from "../boot";
 import * as iopage from "../iopage";
 import { Future, Sleep, State, Task, sleep, spawn } from "../sched";
-import { ByteRing } from "./byte-ring";
+import { ByteQueue, ByteRing } from "./byte-ring";
 import { Channel, EventHandler, bound } from "./evtchn";
 import * as w from "./xs-wire";
 
@@ -209,9 +209,8 @@ export class Xenstore extends EventHandler {
   /** Sent requests that timed out or were cancelled: their ids stay reserved until the late reply. */
   private abandoned: Set<u32> = new Set<u32>();
   private nextId: u32 = 1;
-  private outq: Array<Uint8Array> = new Array<Uint8Array>();
-  private outIds: Array<u32> = new Array<u32>();
-  private outOff: i32 = 0;
+  /** Requests waiting for room on the ring, tagged with their ids. */
+  private outq: ByteQueue;
   private watches: Map<string, Watch> = new Map<string, Watch>();
   // Reply parser state: header bytes, then payload bytes, or bytes to drain.
   private hdr: usize = memory.data(16);
@@ -237,8 +236,10 @@ export class Xenstore extends EventHandler {
     public ch: Channel,
   ) {
     super();
-    this.req = new ByteRing(page + w.RING_REQ, w.RING_SIZE, page + w.RING_REQ_CONS, page + w.RING_REQ_PROD);
+    const req = new ByteRing(page + w.RING_REQ, w.RING_SIZE, page + w.RING_REQ_CONS, page + w.RING_REQ_PROD);
+    this.req = req;
     this.rsp = new ByteRing(page + w.RING_RSP, w.RING_SIZE, page + w.RING_RSP_CONS, page + w.RING_RSP_PROD);
+    this.outq = new ByteQueue(req);
     ch.handler = this;
   }
 
@@ -311,8 +312,7 @@ export class Xenstore extends EventHandler {
       return r;
     }
     this.pending.set(id, r);
-    this.outq.push(w.encode(type, id, tx, payload));
-    this.outIds.push(id);
+    this.outq.push(w.encode(type, id, tx, payload), id);
     r.timeoutNs = timeoutNs > 0 ? timeoutNs : this.requestTimeoutNs;
     const t = sleep(r.timeoutNs);
     r.timer = t;
@@ -338,12 +338,7 @@ export class Xenstore extends EventHandler {
     if (!this.pending.has(reqId)) return;
     this.pending.delete(reqId);
     // Not sent yet (or not begun): withdraw it, and its id is free again.
-    const i = this.outIds.indexOf(reqId);
-    if (i > 0 || (i == 0 && this.outOff == 0)) {
-      this.outq.splice(i, 1);
-      this.outIds.splice(i, 1);
-      return;
-    }
+    if (this.outq.withdraw(this.outq.indexOf(reqId))) return;
     if (this.dead) return;
     this.abandoned.add(reqId);
     if (this.abandoned.size > MAX_ABANDONED)
@@ -362,22 +357,12 @@ export class Xenstore extends EventHandler {
     this.flush();
   }
 
+  // Copies queued requests onto the ring; what does not fit waits for xenstored's event.
   private flush(): void {
-    let sent = false;
-    while (this.outq.length > 0 && !this.dead) {
-      const m = this.outq[0];
-      const n = this.req.write(m.dataStart + this.outOff, m.length - this.outOff);
-      if (n < 0) return this.die("xenstored corrupted the request ring indices");
-      if (n == 0) break; // full: xenstored notifies when it has consumed
-      sent = true;
-      this.outOff += n;
-      if (this.outOff == m.length) {
-        this.outq.shift();
-        this.outIds.shift();
-        this.outOff = 0;
-      }
-    }
-    if (sent) this.ch.notify();
+    if (this.dead) return;
+    const before = this.outq.placed;
+    if (!this.outq.flush()) return this.die("xenstored corrupted the request ring indices");
+    if (this.outq.placed != before) this.ch.notify();
   }
 
   private receive(): void {
@@ -500,8 +485,7 @@ export class Xenstore extends EventHandler {
     for (let i = 0; i < ids.length; i++) rs.push(this.pending.get(ids[i]));
     this.pending.clear();
     this.abandoned.clear();
-    this.outq.length = 0;
-    this.outIds.length = 0;
+    this.outq.clear();
     for (let i = 0; i < rs.length; i++) rs[i].reject("xenstore " + rs[i].what + ": " + msg);
   }
 }
