@@ -24,10 +24,22 @@ import { benchFigures, renderTable, Row } from "./bench/table.ts";
 import { parseBench, runtimeBenchCmdline, runtimeBenchHarness, RuntimeBenchOptions } from "./bench/runtime.ts";
 import { Testbed, ensureBootFiles } from "./testbed/testbed.ts";
 import { fixtureConfig, fixtureGuest } from "../test/testbed/fixture.ts";
+import { integerOption, parseOrExit, runCli } from "./lib/cli.ts";
 
-const argv = process.argv.slice(2);
-const quick = argv.includes("--quick");
-const harnessOnly = argv.includes("--harness-only");
+const USAGE = "usage: npm run bench [-- --quick] [--harness-only]  |  npm run bench -- --paper [--full] [--iterations N] [--strings N]";
+const { values: opts } = parseOrExit("bench", USAGE, {
+  options: {
+    quick: { type: "boolean", default: false },
+    "harness-only": { type: "boolean", default: false },
+    paper: { type: "boolean", default: false },
+    full: { type: "boolean", default: false },
+    iterations: { type: "string" },
+    strings: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+const quick = opts.quick;
+const harnessOnly = opts["harness-only"];
 const ALLOC_N = quick ? 200_000 : 1_000_000;
 const benchCmd = `entry alloc:${ALLOC_N}`;
 const SCHED: RuntimeBenchOptions = quick ? { switches: 50_000, roundTrips: 5_000 } : {};
@@ -47,15 +59,11 @@ async function section(name: string, body: () => Promise<void>): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  if (argv.includes("--paper")) {
-    const num = (name: string) => {
-      const i = argv.indexOf(name);
-      if (i < 0) return undefined;
-      const v = Number(argv[i + 1]);
-      if (!(Number.isInteger(v) && v > 0)) throw new Error(`${name} wants a positive integer`);
-      return v;
-    };
-    const { results, dir, ok } = await runPaper({ full: argv.includes("--full"), iterations: num("--iterations"), strings: num("--strings"), log });
+  if (opts.help) return (console.log(USAGE), 0);
+  const iterations = integerOption("--iterations", opts.iterations, 1);
+  const strings = integerOption("--strings", opts.strings, 1);
+  if (opts.paper) {
+    const { results, dir, ok } = await runPaper({ full: opts.full, iterations, strings, log });
     console.log("\n" + readFileSync(join(dir, "results.md"), "utf8"));
     log(`results in ${dir} (results.md, results.json, fig3-sql.svg, fig4-alloc.svg)`);
     if (!ok) console.error(`[bench] problems: ${results.notes.join("; ")}`);
@@ -194,10 +202,4 @@ function median(xs: number[]): number | undefined {
   return s[Math.floor(s.length / 2)];
 }
 
-main().then(
-  (c) => process.exit(c),
-  (e) => {
-    console.error(`bench: ${e.message ?? e}`);
-    process.exit(1);
-  },
-);
+runCli("bench", USAGE, main);

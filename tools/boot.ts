@@ -9,30 +9,29 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { EXIT_CODE } from "./lib/outcome.ts";
 import { GuestResult, Testbed, TestbedError, TestbedUsageError } from "./testbed/testbed.ts";
+import { integerOption, parseCommandLine, reportUsage, UsageError } from "./lib/cli.ts";
 import { diskTarget, parseXl, xlListValue } from "./testbed/xlcfg.ts";
 
 const USAGE = "usage: npm run boot -- images/<app>.xl [--disk FILE] [--boots N] [--timeout SECONDS]";
 
-function parseArgs(argv: string[]) {
-  let config: string | undefined, disk: string | undefined, timeoutS = 60, boots = 1;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--disk") disk = argv[++i];
-    else if (a === "--timeout") timeoutS = Number(argv[++i]);
-    else if (a === "--boots") boots = Number(argv[++i]);
-    else if (a === "-h" || a === "--help") {
-      console.log(USAGE);
-      process.exit(0);
-    } else if (a.startsWith("-")) throw new TestbedUsageError(`unknown option ${a}`);
-    else if (config) throw new TestbedUsageError(`one image at a time (got ${config} and ${a})`);
-    else config = a;
+function parseBootArgs() {
+  const { values, positionals } = parseCommandLine({
+    allowPositionals: true,
+    options: { disk: { type: "string" }, boots: { type: "string" }, timeout: { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
   }
-  if (!config) throw new TestbedUsageError("no xl config given");
+  const timeoutS = integerOption("--timeout", values.timeout, 1, 86400) ?? 60;
+  const boots = integerOption("--boots", values.boots, 1, 100) ?? 1;
+  const disk = values.disk;
+  if (positionals.length > 1) throw new UsageError(`one image at a time (got ${positionals.join(" and ")})`);
+  let config = positionals[0];
+  if (!config) throw new UsageError("no xl config given");
   if (!/\.xl$/.test(config) && existsSync(config.replace(/\.xen$/, ".xl"))) config = config.replace(/\.xen$/, ".xl");
-  if (!existsSync(config)) throw new TestbedUsageError(`${config} does not exist (build it with npm run build:image)`);
-  if (!(timeoutS > 0 && timeoutS <= 86400)) throw new TestbedUsageError("--timeout wants seconds, 1..86400");
-  if (!(Number.isInteger(boots) && boots >= 1 && boots <= 100)) throw new TestbedUsageError("--boots wants a count, 1..100");
-  if (disk !== undefined && !existsSync(disk)) throw new TestbedUsageError(`--disk ${disk}: no such file`);
+  if (!existsSync(config)) throw new UsageError(`${config} does not exist (build it with npm run build:image)`);
+  if (disk !== undefined && !existsSync(disk)) throw new UsageError(`--disk ${disk}: no such file`);
   return { config, disk, timeoutS, boots };
 }
 
@@ -40,11 +39,12 @@ const secs = (ms?: number) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed
 
 async function main(): Promise<number> {
   const t0 = Date.now();
-  let args: ReturnType<typeof parseArgs>;
+  let args: ReturnType<typeof parseBootArgs>;
   try {
-    args = parseArgs(process.argv.slice(2));
+    args = parseBootArgs();
   } catch (e) {
-    console.error(`boot: ${(e as Error).message}\n${USAGE}`);
+    if (!(e instanceof UsageError)) throw e;
+    reportUsage("boot", USAGE, e.message);
     return EXIT_CODE["host-error"];
   }
   // Disks: --disk FILE, else the host files the config's disk entries name.

@@ -4,19 +4,25 @@ import { relative } from "node:path";
 import { checkApp, listApps, ROOT, UsageError } from "./lib/paths.ts";
 import { buildImage, sizeReport } from "./lib/image.ts";
 import { ConfigError } from "./lib/image-config.ts";
+import { parseCommandLine, runCli } from "./lib/cli.ts";
 
-async function main(argv: string[]): Promise<void> {
-  if (!argv.length) throw new UsageError(`usage: npm run build:image -- <app>... (the apps are: ${listApps().join(", ")})`);
-  for (const app of argv.map(checkApp)) {
+const USAGE = "usage: npm run build:image -- <app>...";
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseCommandLine({ allowPositionals: true, options: { help: { type: "boolean", short: "h" } } });
+  if (values.help) return (console.log(USAGE), 0);
+  if (!positionals.length) throw new UsageError(`no app given (the apps are: ${listApps().join(", ")})`);
+  for (const app of positionals.map(checkApp)) {
     console.log(`build:image ${app}`);
     const t0 = performance.now();
     const r = await buildImage(app, { log: (l) => console.log(l) });
     console.log(sizeReport(r.sizes));
     console.log(`  -> ${relative(ROOT, r.xen)}, ${relative(ROOT, r.xl)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
+  return 0;
 }
 
-main(process.argv.slice(2)).catch((e) => {
-  console.error(e instanceof UsageError || e instanceof ConfigError ? `build:image: ${e.message}` : e.message ?? e);
-  process.exit(1);
+runCli("build:image", USAGE, main, (e) => {
+  console.error(e instanceof ConfigError ? `build:image: ${e.message}` : (e as Error).message ?? e);
+  return 1;
 });

@@ -2,13 +2,18 @@
 // release and debug, into build/.
 import { statSync } from "node:fs";
 import { relative } from "node:path";
-import { listApps, checkApp, ROOT, UsageError, Flavour } from "./lib/paths.ts";
+import { listApps, checkApp, ROOT, Flavour } from "./lib/paths.ts";
+import { parseCommandLine, runCli } from "./lib/cli.ts";
 import { compileApp } from "./lib/asc.ts";
 import { loadAppConfig } from "./lib/image-config.ts";
 import { buildSqlite } from "./lib/sqlite.ts";
 
-async function main(argv: string[]): Promise<void> {
-  const apps = argv.length ? argv.map(checkApp) : listApps();
+const USAGE = "usage: npm run build [-- app...]";
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseCommandLine({ allowPositionals: true, options: { help: { type: "boolean", short: "h" } } });
+  if (values.help) return (console.log(USAGE), 0);
+  const apps = positionals.length ? positionals.map(checkApp) : listApps();
   const flavours: Flavour[] = ["release", "debug"];
   // Apps with app.json "sqlite" are laid out above the SQLite module's memory: build it first.
   if (apps.some((a) => loadAppConfig(a).sqlite)) {
@@ -28,9 +33,7 @@ async function main(argv: string[]): Promise<void> {
     }
   };
   await Promise.all([worker(), worker()]);
+  return 0;
 }
 
-main(process.argv.slice(2)).catch((e) => {
-  console.error(e instanceof UsageError ? `build: ${e.message}` : e.message ?? e);
-  process.exit(1);
-});
+runCli("build", USAGE, main, (e) => (console.error((e as Error).message ?? e), 1));

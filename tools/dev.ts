@@ -6,7 +6,9 @@
 // (tools/lib/outcome.ts): 0 poweroff, 2 crash, 3 reboot, 124 hang, 1 host error.
 import { writeSync, statSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { ROOT, checkApp, wasmPath, UsageError } from "./lib/paths.ts";
+import { parseCommandLine, runCli } from "./lib/cli.ts";
 import { compileApp } from "./lib/asc.ts";
 import { loadAppConfig } from "./lib/image-config.ts";
 import { buildSqlite } from "./lib/sqlite.ts";
@@ -22,16 +24,34 @@ function newestSource(dir: string): number {
   return t;
 }
 
-async function main(argv: string[]): Promise<number> {
+const USAGE = "usage: npm run dev -- <app> [args...]  |  npm run dev -- --wasm FILE [args...]";
+const OPTIONS = { wasm: { type: "string" }, help: { type: "boolean", short: "h" } } as const;
+
+/** dev's own options come first; everything after the app (or after --wasm FILE) is the guest's command line. */
+function splitArgv(argv: string[]): { own: string[]; guest: string[] } {
+  const { tokens } = parseArgs({ args: argv, options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === "positional") return { own: argv.slice(0, t.index + 1), guest: argv.slice(t.index + 1) };
+    if (t.kind === "option" && t.name === "wasm") {
+      const end = t.index + (t.inlineValue || t.value === undefined ? 1 : 2);
+      return { own: argv.slice(0, end), guest: argv.slice(end) };
+    }
+  }
+  return { own: argv, guest: [] };
+}
+
+async function main(): Promise<number> {
+  const { own, guest: rest } = splitArgv(process.argv.slice(2));
+  const { values, positionals } = parseCommandLine({ args: own, options: OPTIONS, allowPositionals: true });
+  if (values.help) return (console.log(USAGE), 0);
   let wasm: string;
   let name: string;
-  let rest: string[];
-  if (argv[0] === "--wasm") {
-    if (!argv[1]) throw new UsageError("--wasm needs a file");
-    [wasm, name, rest] = [argv[1], "guest", argv.slice(2)];
+  if (values.wasm !== undefined) {
+    if (!values.wasm) throw new UsageError("--wasm needs a file");
+    if (positionals.length) throw new UsageError(`--wasm ${values.wasm} runs a module, not app ${positionals[0]}`);
+    [wasm, name] = [values.wasm, "guest"];
   } else {
-    name = checkApp(argv[0]);
-    rest = argv.slice(1);
+    name = checkApp(positionals[0]);
     wasm = wasmPath(name);
     let built = 0;
     try {
@@ -47,11 +67,7 @@ async function main(argv: string[]): Promise<number> {
   return r.exitCode;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e) => {
-    const known = e instanceof UsageError || e instanceof HarnessError;
-    process.stderr.write(`dev: ${known ? e.message : e.stack ?? e}\n`);
-    process.exit(EXIT_CODE["host-error"]);
-  },
-);
+runCli("dev", USAGE, main, (e) => {
+  process.stderr.write(`dev: ${e instanceof HarnessError ? e.message : (e as Error)?.stack ?? e}\n`);
+  return EXIT_CODE["host-error"];
+});

@@ -6,10 +6,17 @@ import { spawnSync } from "node:child_process";
 import { existsSync, openSync, ftruncateSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { IMAGES_DIR, ROOT } from "./lib/paths.ts";
+import { parseOrExit } from "./lib/cli.ts";
 
 /** The flagship demo: the app `npm start` boots. */
 export const FLAGSHIP = "contacts";
 const DISK_MIB = 64;
+
+const USAGE = "usage: npm start (no options: it builds and boots the contacts demo)";
+if (parseOrExit("start", USAGE, { options: { help: { type: "boolean", short: "h" } } }).values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const tsx = join(ROOT, "node_modules", ".bin", "tsx");
 const step = (what: string, script: string, args: string[]): number => {

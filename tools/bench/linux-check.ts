@@ -8,16 +8,27 @@
 import { Testbed } from "../testbed/testbed.ts";
 import { benchFigures } from "./table.ts";
 import { buildLinuxBaseline, LinuxRun, parseSqlstress, runLinuxGuest } from "./linux.ts";
+import { integerOrExit, parseOrExit } from "../lib/cli.ts";
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const ITER = opt("--iterations", 50);
-const SIZES = argv.includes("--sizes") ? argv[argv.indexOf("--sizes") + 1] : "16,256,1024,4096,16384,65536";
-const ALLOC = opt("--alloc", 1_000_000);
-const SHOW_CONSOLE = argv.includes("--console");
+const USAGE = "usage: npx tsx tools/bench/linux-check.ts [--iterations N] [--alloc N] [--sizes S,S,...] [--console]";
+const { values } = parseOrExit("linux-check", USAGE, {
+  options: {
+    iterations: { type: "string" },
+    alloc: { type: "string" },
+    sizes: { type: "string", default: "16,256,1024,4096,16384,65536" },
+    console: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const ITER = integerOrExit("linux-check", USAGE, "--iterations", values.iterations, 1) ?? 50;
+const ALLOC = integerOrExit("linux-check", USAGE, "--alloc", values.alloc, 1) ?? 1_000_000;
+// record sizes in bytes, passed to sqlstress on the kernel command line
+const SIZES = values.sizes.split(",").map((z) => integerOrExit("linux-check", USAGE, "--sizes", z, 1, 1 << 20)!).join(",");
+const SHOW_CONSOLE = values.console;
 const log = (s: string) => console.log(`[linux-check] ${s}`);
 const f = (v: number | undefined, d = 0) => (v === undefined ? "?" : v.toFixed(d));
 

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { ROOT } from "../lib/paths.ts";
+import { parseOrExit, reportUsage } from "../lib/cli.ts";
 
 const HEAD = "## Results: the paper's evaluation, side by side";
 
@@ -69,11 +70,17 @@ export function readmeSection(readme: string, resultsMd: string, dir: string): s
 }
 
 if (process.argv[1] && basename(process.argv[1]).startsWith("readme")) {
-  const arg = process.argv[2];
-  if (!arg) {
-    console.error("usage: npx tsx tools/bench/readme.ts results/<dir>");
+  const USAGE = "usage: npx tsx tools/bench/readme.ts results/<dir>";
+  const { values, positionals } = parseOrExit("readme", USAGE, { allowPositionals: true, options: { help: { type: "boolean", short: "h" } } });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (positionals.length !== 1) {
+    reportUsage("readme", USAGE, positionals.length ? `one results folder at a time (got ${positionals.join(", ")})` : "no results folder given");
     process.exit(1);
   }
+  const arg = positionals[0];
   const dir = relative(ROOT, join(process.cwd(), arg)).replace(/\/$/, "");
   const md = join(ROOT, dir, "results.md");
   if (!existsSync(md)) {
