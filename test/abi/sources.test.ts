@@ -7,8 +7,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import {
-  AbiSource, compareAbiSources, importsFromAbiMd, importsFromAssemblyScript, importsFromShimC, importsFromTable,
-  readFileSources, shimImportNames,
+  AbiSource,
+  compareAbiSources,
+  importsFromAbiMd,
+  importsFromAssemblyScript,
+  importsFromShimC,
+  importsFromTable,
+  readFileSources,
+  shimImportNames,
 } from "../../tools/lib/abi-sources.ts";
 import { ABI_IMPORTS, abiImports } from "../../tools/harness/abi.ts";
 import type { Domain } from "../../tools/harness/domain.ts";
@@ -31,7 +37,10 @@ describe("the import ABI's sources agree", () => {
     const impl = abiImports({} as Domain, () => new WebAssembly.Memory({ initial: 1 }));
     expect(Object.keys(impl).sort()).toEqual(Object.keys(ABI_IMPORTS).sort());
     for (const [name, signature] of Object.entries(ABI_IMPORTS)) {
-      const params = signature.slice(1, signature.indexOf(")")).split(",").filter((p) => p.trim()).length;
+      const params = signature
+        .slice(1, signature.indexOf(")"))
+        .split(",")
+        .filter((p) => p.trim()).length;
       expect(impl[name].length, `morgana.${name} ${signature}`).toBe(params);
     }
   });
@@ -78,7 +87,11 @@ describe("the check catches drift (doctored copies of the real sources)", () => 
   });
 
   test("a changed result type in the runtime is caught (void vs i32)", () => {
-    const doctored = doctor(as, "export declare function evtchn_mask(port: i32): i32;", "export declare function evtchn_mask(port: i32): void;");
+    const doctored = doctor(
+      as,
+      "export declare function evtchn_mask(port: i32): i32;",
+      "export declare function evtchn_mask(port: i32): void;",
+    );
     expect(compareAbiSources(sources({ as: doctored }))).toEqual([
       "import morgana.evtchn_mask has different signatures: shim/ABI.md says (i32) -> i32; assembly/runtime/abi.ts says (i32) -> (); " +
         `shim/abi.c says (i32) -> i32; ${HARNESS} says (i32) -> i32.`,
@@ -102,11 +115,13 @@ describe("the check catches drift (doctored copies of the real sources)", () => 
     const doctored = doctor(c, "Z_morganaZ_evtchn_notify(ctx_t *ctx, uint32_t port)", "Z_morganaZ_evtchn_notify(uint32_t port)");
     const out = compareAbiSources(sources({ c: doctored }));
     expect(out[0]).toMatch(/^shim\/abi\.c:\d+: Z_morganaZ_evtchn_notify must take the instance's context \(ctx_t \*ctx\) first/);
-    expect(out).toContain(`import morgana.evtchn_notify is in shim/ABI.md, assembly/runtime/abi.ts, ${HARNESS} but missing from shim/abi.c.`);
+    expect(out).toContain(
+      `import morgana.evtchn_notify is in shim/ABI.md, assembly/runtime/abi.ts, ${HARNESS} but missing from shim/abi.c.`,
+    );
   });
 
   test("a runtime declaration the reader cannot parse is reported, not skipped", () => {
-    const doctored = doctor(as, 'export declare function clock_wall(): i64;', "export declare function clock_wall(): i64 // no semicolon");
+    const doctored = doctor(as, "export declare function clock_wall(): i64;", "export declare function clock_wall(): i64 // no semicolon");
     expect(compareAbiSources(sources({ as: doctored }))).toContainEqual(
       expect.stringMatching(/^assembly\/runtime\/abi\.ts:\d+: cannot read this declaration/),
     );

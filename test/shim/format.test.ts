@@ -17,7 +17,8 @@ const files = C_DIRS.flatMap((d) =>
 /** clang-format --dry-run --Werror over `args`; throws a clear error when it is not installed. */
 function clangFormat(args: string[], input?: string) {
   const r = spawnSync("clang-format", ["--style=file", "--dry-run", "--Werror", ...args], { cwd: ROOT, input, encoding: "utf8" });
-  if (r.error) throw new Error(`clang-format could not run (${r.error.message}): install it with tools/setup (Debian package clang-format)`);
+  if (r.error)
+    throw new Error(`clang-format could not run (${r.error.message}): install it with tools/setup (Debian package clang-format)`);
   return r;
 }
 
@@ -30,7 +31,10 @@ describe("shim C formatting", () => {
   });
 
   test("the check fails on misformatted C (read as if it were shim/abi.c)", () => {
-    const r = clangFormat(["--assume-filename", join(ROOT, "shim", "abi.c")], "int f(int x)\n{\n  if(x)   return 1;\n        return 0;\n}\n");
+    const r = clangFormat(
+      ["--assume-filename", join(ROOT, "shim", "abi.c")],
+      "int f(int x)\n{\n  if(x)   return 1;\n        return 0;\n}\n",
+    );
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/code should be clang-formatted/);
   });

@@ -36,8 +36,19 @@ function add(src: AbiSource, name: string, signature: string, line: number) {
 
 // AssemblyScript types that lower to each wasm value type (wasm32: usize is i32).
 const AS_TYPES: Record<string, string> = {
-  i32: "i32", u32: "i32", usize: "i32", isize: "i32", bool: "i32", i8: "i32", u8: "i32", i16: "i32", u16: "i32",
-  i64: "i64", u64: "i64", f32: "f32", f64: "f64",
+  i32: "i32",
+  u32: "i32",
+  usize: "i32",
+  isize: "i32",
+  bool: "i32",
+  i8: "i32",
+  u8: "i32",
+  i16: "i32",
+  u16: "i32",
+  i64: "i64",
+  u64: "i64",
+  f32: "f32",
+  f64: "f64",
 };
 
 /** The `@external("morgana", name)` declarations of assembly/runtime/abi.ts. */
@@ -55,10 +66,15 @@ export function importsFromAssemblyScript(text: string, label: string): AbiSourc
       continue;
     }
     const types: string[] = [];
-    for (const p of params.split(",").map((s) => s.trim()).filter(Boolean)) {
+    for (const p of params
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const t = /^\w+\s*:\s*(\w+)$/.exec(p)?.[1];
       if (!t || !AS_TYPES[t]) {
-        src.errors.push(`${label}:${line}: parameter "${p}" of ${name} has no wasm value type this check knows (${Object.keys(AS_TYPES).join(", ")}).`);
+        src.errors.push(
+          `${label}:${line}: parameter "${p}" of ${name} has no wasm value type this check knows (${Object.keys(AS_TYPES).join(", ")}).`,
+        );
         continue;
       }
       types.push(AS_TYPES[t]);
@@ -74,16 +90,27 @@ export function importsFromAssemblyScript(text: string, label: string): AbiSourc
   for (const m of code.matchAll(/@external\b|\bdeclare\s+function\b/g)) {
     const line = lineOf(code, m.index);
     if (!parsed.has(line) && !parsed.has(line - 1))
-      src.errors.push(`${label}:${line}: cannot read this declaration: write it as @external("${ABI_MODULE}", "name") export declare function name(a: i32): i32;`);
+      src.errors.push(
+        `${label}:${line}: cannot read this declaration: write it as @external("${ABI_MODULE}", "name") export declare function name(a: i32): i32;`,
+      );
   }
   return src;
 }
 
 // C types wasm2c 1.0.32 uses for each wasm value type (u32/u64 are its own typedefs).
 const C_TYPES: Record<string, string> = {
-  uint32_t: "i32", int32_t: "i32", u32: "i32", s32: "i32",
-  uint64_t: "i64", int64_t: "i64", u64: "i64", s64: "i64",
-  float: "f32", f32: "f32", double: "f64", f64: "f64",
+  uint32_t: "i32",
+  int32_t: "i32",
+  u32: "i32",
+  s32: "i32",
+  uint64_t: "i64",
+  int64_t: "i64",
+  u64: "i64",
+  s64: "i64",
+  float: "f32",
+  f32: "f32",
+  double: "f64",
+  f64: "f64",
 };
 
 /** The definitions Z_morganaZ_<name>(ctx, ...) in one C file: the functions wasm2c's
@@ -102,14 +129,18 @@ export function importsFromShimC(text: string, label: string, into?: AbiSource):
     ret = ret.replace(/\b(static|inline|extern)\b/g, "").trim();
     const params = m[2].split(",").map((s) => s.replace(/\s+/g, " ").trim());
     if (!/^(ctx_t|struct Z_morgana_instance_t) ?\*/.test(params[0] ?? "")) {
-      src.errors.push(`${label}:${line}: Z_morganaZ_${name} must take the instance's context (ctx_t *ctx) first, as wasm2c 1.0.32 passes it.`);
+      src.errors.push(
+        `${label}:${line}: Z_morganaZ_${name} must take the instance's context (ctx_t *ctx) first, as wasm2c 1.0.32 passes it.`,
+      );
       continue;
     }
     const types: string[] = [];
     for (const p of params.slice(1)) {
       const t = /^(?:const )?(\w+) \w+$/.exec(p)?.[1];
       if (!t || !C_TYPES[t]) {
-        src.errors.push(`${label}:${line}: parameter "${p}" of Z_morganaZ_${name} is not a C type wasm2c uses for a wasm value (${Object.keys(C_TYPES).join(", ")}).`);
+        src.errors.push(
+          `${label}:${line}: parameter "${p}" of Z_morganaZ_${name} is not a C type wasm2c uses for a wasm value (${Object.keys(C_TYPES).join(", ")}).`,
+        );
         continue;
       }
       types.push(C_TYPES[t]);
@@ -127,7 +158,9 @@ export function importsFromShimC(text: string, label: string, into?: AbiSource):
 export function readShimImports(dir = SHIM_DIR): AbiSource {
   const src: AbiSource = { label: "shim/*.c", imports: new Map(), errors: [] };
   const files: string[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith(".c")).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith(".c"))
+    .sort()) {
     const before = src.imports.size;
     importsFromShimC(readFileSync(join(dir, f), "utf8"), `shim/${f}`, src);
     if (src.imports.size > before) files.push(`shim/${f}`);
@@ -147,7 +180,11 @@ export function importsFromAbiMd(text: string, label: string): AbiSource {
   text.split("\n").forEach((lineText, i) => {
     if (!/^###\s/.test(lineText)) return;
     for (const m of lineText.matchAll(/`(\w+)\(([^)]*)\)\s*->\s*([^`]+)`/g)) {
-      const types = m[2].split(",").map((s) => s.trim()).filter(Boolean).map((p) => p.replace(/^\w+\s*:\s*/, ""));
+      const types = m[2]
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((p) => p.replace(/^\w+\s*:\s*/, ""));
       const result = m[3].trim();
       const bad = [...types, result].find((t) => !/^(i32|i64|f32|f64|\(\))$/.test(t));
       if (bad) src.errors.push(`${label}:${i + 1}: "${bad}" in the heading of ${m[1]} is not a wasm value type.`);
@@ -178,8 +215,7 @@ export function readFileSources(): AbiSource[] {
  */
 export function compareAbiSources(sources: AbiSource[]): string[] {
   const out: string[] = sources.flatMap((s) => s.errors);
-  for (const s of sources)
-    if (s.imports.size === 0) out.push(`${s.label} lists no imports at all: the check could not read it.`);
+  for (const s of sources) if (s.imports.size === 0) out.push(`${s.label} lists no imports at all: the check could not read it.`);
   const names = [...new Set(sources.flatMap((s) => [...s.imports.keys()]))].sort();
   for (const name of names) {
     const has = sources.filter((s) => s.imports.has(name));
