@@ -1,5 +1,7 @@
 // The Morgana import ABI, version 1: declarations only.
-// The specification is shim/ABI.md; keep the two in step.
+// The specification is shim/ABI.md: test/abi/sources.test.ts checks that the imports and
+// errno values here, in ABI.md, in the harness and in the shim agree (ABI.md §5 has the
+// checklist for adding an import).
 // Applications use the runtime API (./index.ts), never these imports directly.
 
 // §3.1 Write len bytes at buf to the console; returns len or -errno.

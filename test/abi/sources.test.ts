@@ -13,6 +13,10 @@ import {
   importsFromAssemblyScript,
   importsFromShimC,
   importsFromTable,
+  compareErrno,
+  errnoFromShimH,
+  errnoFromTs,
+  readErrnoSources,
   readFileSources,
   shimImportNames,
 } from "../../tools/lib/abi-sources.ts";
@@ -132,6 +136,32 @@ describe("the check catches drift (doctored copies of the real sources)", () => 
     expect(out).toEqual([
       "shim/empty.c lists no imports at all: the check could not read it.",
       `${HARNESS} lists no imports at all: the check could not read it.`,
+    ]);
+  });
+});
+
+describe("the errno values agree (Xen's xen/include/public/errno.h numbering)", () => {
+  const check = (e: ReturnType<typeof readErrnoSources>) => compareErrno(e.spec, [e.runtime, e.harness], [e.shim]);
+
+  test("every errno ABI.md lists is defined, with the same value, by the runtime and the harness; the shim's XEN_E* agree", () => {
+    expect(check(readErrnoSources())).toEqual([]);
+  });
+
+  test("a shim value that differs is named with every source's value", () => {
+    const e = readErrnoSources();
+    const doctored = read("shim/xen.h").replace(/^#define XEN_EBUSY\s+16$/m, "#define XEN_EBUSY 15");
+    expect(doctored).not.toBe(read("shim/xen.h"));
+    expect(check({ ...e, shim: errnoFromShimH(doctored, "shim/xen.h") })).toEqual([
+      "errno EBUSY has different values: shim/ABI.md says 16; assembly/runtime/abi.ts says 16; tools/harness/errno.ts says 16; shim/xen.h says 15.",
+    ]);
+  });
+
+  test("an errno the spec lists but the runtime does not define is named", () => {
+    const e = readErrnoSources();
+    const doctored = read("assembly/runtime/abi.ts").replace("export const ENOSYS: i32 = 38;\n", "");
+    expect(doctored).not.toBe(read("assembly/runtime/abi.ts"));
+    expect(check({ ...e, runtime: errnoFromTs(doctored, "assembly/runtime/abi.ts") })).toEqual([
+      "errno ENOSYS (-38) is in shim/ABI.md but not defined in assembly/runtime/abi.ts.",
     ]);
   });
 });

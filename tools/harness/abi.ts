@@ -1,12 +1,13 @@
 // The host side of the import ABI (shim/ABI.md) for Node: the imports object a
 // unikernel module is instantiated with, implemented against an emulated Domain.
 import { Domain, SHUTDOWN } from "./domain.ts";
-import { EBUSY, GuestFault, PAGE_SIZE } from "./errno.ts";
+import { EBUSY, EFAULT, EINVAL, GuestFault, PAGE_SIZE } from "./errno.ts";
 
 export { GuestFault };
 
 export const ABI_MODULE = "morgana";
-/** Every import of ABI v1 and its signature (shim/ABI.md §3, §6–9). */
+/** Every import of ABI v1 and its signature (shim/ABI.md §3, §6–9); test/abi/sources.test.ts
+ * holds it to ABI.md, assembly/runtime/abi.ts and the shim's definitions. */
 export const ABI_IMPORTS: Record<string, string> = {
   console_write: "(i32, i32) -> i32",
   clock_monotonic: "() -> i64",
@@ -40,8 +41,6 @@ export const ABI_IMPORTS: Record<string, string> = {
 export const HARNESS_STORE_MFN = 0xfeffen;
 export const HARNESS_CONSOLE_MFN = 0xfefffn;
 
-const EFAULT = -14;
-const EINVAL = -22;
 const BOOTINFO_SIZE = 64;
 const PLATFORM_HARNESS = 2;
 const NO_DEADLINE = 0x7fff_ffff_ffff_ffffn;
@@ -79,7 +78,7 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
   return {
     console_write(buf: number, len: number): number {
       const bytes = range(buf, len);
-      if (!bytes) return EFAULT;
+      if (!bytes) return -EFAULT;
       dom.console.write(bytes);
       return len >>> 0;
     },
@@ -110,13 +109,13 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
 
     shutdown(reason: number): number {
       const known: number[] = [SHUTDOWN.poweroff, SHUTDOWN.reboot, SHUTDOWN.crash, SHUTDOWN.watchdog];
-      if (!known.includes(reason)) return EINVAL;
+      if (!known.includes(reason)) return -EINVAL;
       throw new ShutdownSignal(reason);
     },
 
     boot_info(buf: number, len: number): number {
       const bytes = range(buf, len);
-      if (!bytes) return EFAULT;
+      if (!bytes) return -EFAULT;
       const info = new DataView(new ArrayBuffer(BOOTINFO_SIZE));
       info.setUint32(0, 1, true); // abi_version
       info.setUint32(4, PLATFORM_HARNESS, true);
@@ -135,7 +134,7 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
 
     boot_cmdline(buf: number, len: number): number {
       const bytes = range(buf, len);
-      if (!bytes) return EFAULT;
+      if (!bytes) return -EFAULT;
       bytes.set(dom.cmdline.subarray(0, bytes.length));
       return dom.cmdline.length;
     },
@@ -146,8 +145,8 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
 
     store_ring_map(addr: number): number {
       const a = addr >>> 0;
-      if (a % PAGE_SIZE !== 0) return EINVAL;
-      if (a + PAGE_SIZE > memory().buffer.byteLength) return EFAULT;
+      if (a % PAGE_SIZE !== 0) return -EINVAL;
+      if (a + PAGE_SIZE > memory().buffer.byteLength) return -EFAULT;
       if (dom.xenstored.attached) return -EBUSY;
       dom.xenstored.attach(a);
       return 0;
@@ -165,7 +164,7 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
     evtchn_close: (port: number) => dom.evtchn.close(port),
     evtchn_poll(buf: number, len: number): number {
       const bytes = range(buf, len);
-      if (!bytes) return EFAULT;
+      if (!bytes) return -EFAULT;
       const ports = dom.evtchn.poll(Math.floor((len >>> 0) / 4));
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
       ports.forEach((p, i) => dv.setUint32(i * 4, p, true));
@@ -179,7 +178,7 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
 
     entropy_fill(buf: number, len: number): number {
       const bytes = range(buf, len);
-      if (!bytes) return EFAULT;
+      if (!bytes) return -EFAULT;
       // getRandomValues fills at most 65536 bytes per call.
       for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(i + 65536, bytes.length)));
       return len >>> 0;

@@ -229,3 +229,64 @@ export function compareAbiSources(sources: AbiSource[]): string[] {
   }
   return out;
 }
+
+// The errno values the imports return (ABI.md §2 and the extensions' table) are named in
+// the spec, the runtime (assembly/runtime/abi.ts), the harness (tools/harness/errno.ts)
+// and the shim (XEN_E* in shim/xen.h): Xen's xen/include/public/errno.h numbering.
+
+/** errno name -> positive value, as one source defines them. */
+export interface ErrnoSource {
+  label: string;
+  values: Map<string, number>;
+}
+
+const errnoSource = (label: string, text: string, re: RegExp): ErrnoSource => ({
+  label,
+  values: new Map([...stripComments(text).matchAll(re)].map((m) => [m[1], Number(m[2])])),
+});
+
+/** The rows `| -N | ENAME | ... |` of ABI.md's error tables. */
+export const errnoFromAbiMd = (text: string, label: string) => {
+  const src: ErrnoSource = { label, values: new Map() };
+  for (const m of text.matchAll(/^\|\s*-(\d+)\s*\|\s*(E[A-Z0-9]+)\s*\|/gm)) src.values.set(m[2], Number(m[1]));
+  return src;
+};
+/** `export const EFOO: i32 = N;` (the runtime) or `export const EFOO = N;` (the harness). */
+export const errnoFromTs = (text: string, label: string) =>
+  errnoSource(label, text, /export const (E[A-Z0-9]+)\s*(?::\s*i32\s*)?=\s*(\d+)\s*;/g);
+/** `#define XEN_EFOO N` in shim/xen.h. */
+export const errnoFromShimH = (text: string, label: string) => errnoSource(label, text, /^#define\s+XEN_(E[A-Z0-9]+)\s+(\d+)\b/gm);
+
+/**
+ * Where the errno sources disagree: every value the spec names must be defined, with the
+ * same number, by each of `mustName` (the runtime and the harness return or name them all);
+ * `mayName` (the shim, which returns only some) must agree on the ones it defines.
+ */
+export function compareErrno(spec: ErrnoSource, mustName: ErrnoSource[], mayName: ErrnoSource[]): string[] {
+  const out: string[] = [];
+  for (const s of [spec, ...mustName, ...mayName])
+    if (s.values.size === 0) out.push(`${s.label} defines no errno values: the check could not read it.`);
+  for (const [name, value] of spec.values) {
+    for (const s of mustName)
+      if (!s.values.has(name)) out.push(`errno ${name} (-${value}) is in ${spec.label} but not defined in ${s.label}.`);
+  }
+  const all = [spec, ...mustName, ...mayName];
+  const names = [...new Set(all.flatMap((s) => [...s.values.keys()]))].sort();
+  for (const name of names) {
+    const has = all.filter((s) => s.values.has(name));
+    if (new Set(has.map((s) => s.values.get(name))).size > 1)
+      out.push(`errno ${name} has different values: ${has.map((s) => `${s.label} says ${s.values.get(name)}`).join("; ")}.`);
+  }
+  return out;
+}
+
+/** The four errno sources of the tree: spec, runtime, harness, shim. */
+export function readErrnoSources() {
+  const read = (p: string) => readFileSync(join(ROOT, p), "utf8");
+  return {
+    spec: errnoFromAbiMd(read("shim/ABI.md"), "shim/ABI.md"),
+    runtime: errnoFromTs(read("assembly/runtime/abi.ts"), "assembly/runtime/abi.ts"),
+    harness: errnoFromTs(read("tools/harness/errno.ts"), "tools/harness/errno.ts"),
+    shim: errnoFromShimH(read("shim/xen.h"), "shim/xen.h"),
+  };
+}
