@@ -231,3 +231,32 @@ describe("wasm symbol names", () => {
     expect(new Set(names.keys()).size).toBe(4); // four distinct C symbols
   });
 });
+
+describe("the wasm reader (tools/lib/wasm-info.ts)", () => {
+  const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  it("reads function signatures and imported memory limits", async () => {
+    const { moduleSignatures } = await import("../../tools/lib/wasm-info.ts");
+    const wabt = await (await import("wabt")).default();
+    const mod = wabt.parseWat("t.wat", `(module
+      (import "morgana" "clock" (func (param i32) (result i64)))
+      (import "env" "memory" (memory 3 9))
+      (func (export "f") (param f64 i32)))`);
+    const sigs = moduleSignatures(mod.toBinary({}).buffer);
+    mod.destroy();
+    expect([...sigs.imports]).toEqual([["morgana.clock", "(i32) -> i64"]]);
+    expect([...sigs.exports]).toEqual([["f", "(f64, i32) -> ()"]]);
+    expect(sigs.memories.get("env.memory")).toEqual({ initial: 3, maximum: 9 });
+  });
+
+  it("refuses a module that is not wasm 1, or whose sections run past its end, naming what is wrong", async () => {
+    const { readWasm } = await import("../../tools/lib/wasm-info.ts");
+    expect(() => readWasm(new Uint8Array([1, 2, 3]))).toThrow(/not a wasm binary: shorter than its 8-byte header/);
+    expect(() => readWasm(new Uint8Array([0, 0x61, 0x73, 0x6d, 2, 0, 0, 0]))).toThrow(/not a wasm binary of version 1 \(version 2\)/);
+    // a type section that claims 5 bytes and has 2
+    expect(() => readWasm(new Uint8Array([...header, 1, 5, 1, 0x60]))).toThrow(/truncated wasm: section 1 at byte 8 has 5 bytes/);
+    // an import section whose one import's name runs past the section's end
+    expect(() => readWasm(new Uint8Array([...header, 2, 3, 1, 9, 0x61]))).toThrow(/truncated wasm: 9 bytes at byte 12 pass the end of their section/);
+    // a LEB128 longer than 5 bytes
+    expect(() => readWasm(new Uint8Array([...header, 3, 6, 0x80, 0x80, 0x80, 0x80, 0x80, 0]))).toThrow(/longer than 5 bytes/);
+  });
+});
