@@ -2,13 +2,16 @@
 // Parameter Negotiation"), over the generic handshake in xen/xenbus.ts:
 //
 //   1. Read device/vbd/<id>/backend-id: the domain to grant the ring to.
-//   2. Initialise and grant one ring page, allocate an event channel for it.
+//   2. Initialise and grant the ring's 2^order pages, allocate an event channel.
 //   3. xenbus connect: at InitWait read feature-max-indirect-segments and
 //      max-ring-page-order; publish ring-ref, event-channel and protocol with
 //      state Initialised; wait for the backend's Connected.
-//   4. Read what the backend writes when it connects: sectors, sector-size,
-//      info (VDISK_READONLY), feature-flush-cache, feature-barrier. Optional
-//      keys get blkif.h's defaults; every value is parsed strictly.
+//   4. Read what the backend writes when it connects (connectKeys()): sectors,
+//      sector-size, info (VDISK_READONLY), feature-flush-cache, feature-barrier,
+//      physical-sector-size. Optional keys get blkif.h's defaults; every value
+//      is parsed strictly.
+//
+// Connect.step() runs these as the named stages of ConnectStage, top to bottom.
 //
 // A multi-page ring needs its order before Initialised, so max-ring-page-order
 // is read once right after backend-id (backends write it at probe, before
@@ -114,6 +117,9 @@ function parseU64(s: string, out: StaticArray<u64>): bool {
  * parses the value into c.info. A check returns "" or the refusal.
  */
 class ConnectKey {
+  /** The table, once made (connectKeys()). */
+  static made: Array<ConnectKey> | null = null;
+
   constructor(
     public key: string,
     public def: string | null,
@@ -121,15 +127,15 @@ class ConnectKey {
   ) {}
 }
 
-const parsed = new StaticArray<u64>(1);
-
 function checkSectors(c: Connect, v: string): string {
+  const parsed = c.num;
   if (!parseU64(v, parsed)) return c.keyError("sectors", v, "is not a number");
   c.info.sectors = parsed[0];
   return "";
 }
 
 function checkSectorSize(c: Connect, v: string): string {
+  const parsed = c.num;
   if (!parseU64(v, parsed) || parsed[0] < 512 || parsed[0] > 4096 || popcnt(parsed[0]) != 1)
     return c.keyError("sector-size", v, "is not a power of two from 512 to 4096");
   const n = c.info;
@@ -140,6 +146,7 @@ function checkSectorSize(c: Connect, v: string): string {
 }
 
 function checkInfo(c: Connect, v: string): string {
+  const parsed = c.num;
   if (!parseU64(v, parsed) || parsed[0] > 0xffffffff) return c.keyError("info", v, "is not a 32-bit number");
   c.info.vdiskInfo = <u32>parsed[0];
   c.info.readOnly = (c.info.vdiskInfo & b.VDISK_READONLY) != 0;
@@ -147,12 +154,14 @@ function checkInfo(c: Connect, v: string): string {
 }
 
 function checkFlush(c: Connect, v: string): string {
+  const parsed = c.num;
   if (!parseU64(v, parsed) || parsed[0] > 1) return c.keyError("feature-flush-cache", v, "is neither 0 nor 1");
   c.info.flush = parsed[0] == 1;
   return "";
 }
 
 function checkBarrier(c: Connect, v: string): string {
+  const parsed = c.num;
   if (!parseU64(v, parsed) || parsed[0] > 1) return c.keyError("feature-barrier", v, "is neither 0 nor 1");
   c.info.barrier = parsed[0] == 1;
   return "";
@@ -160,6 +169,7 @@ function checkBarrier(c: Connect, v: string): string {
 
 // Absent (""): the same as sector-size.
 function checkPhysicalSectorSize(c: Connect, v: string): string {
+  const parsed = c.num;
   const n = c.info;
   n.physicalSectorSize = n.sectorSize;
   if (v == "") return "";
@@ -169,15 +179,21 @@ function checkPhysicalSectorSize(c: Connect, v: string): string {
   return "";
 }
 
-/** The keys the backend writes when it connects, checked in this order. */
-const CONNECT_KEYS: ConnectKey[] = [
-  new ConnectKey("sectors", null, checkSectors),
-  new ConnectKey("sector-size", "512", checkSectorSize),
-  new ConnectKey("info", "0", checkInfo),
-  new ConnectKey("feature-flush-cache", "0", checkFlush),
-  new ConnectKey("feature-barrier", "0", checkBarrier),
-  new ConnectKey("physical-sector-size", "", checkPhysicalSectorSize),
-];
+/** The keys the backend writes when it connects, checked in this order (made on first use: a table at top level would be built at every app's start). */
+function connectKeys(): Array<ConnectKey> {
+  let t = ConnectKey.made;
+  if (t) return t;
+  t = [
+    new ConnectKey("sectors", null, checkSectors),
+    new ConnectKey("sector-size", "512", checkSectorSize),
+    new ConnectKey("info", "0", checkInfo),
+    new ConnectKey("feature-flush-cache", "0", checkFlush),
+    new ConnectKey("feature-barrier", "0", checkBarrier),
+    new ConnectKey("physical-sector-size", "", checkPhysicalSectorSize),
+  ];
+  ConnectKey.made = t;
+  return t;
+}
 
 /** The stages of Connect, in the order they run; each handles what the one before it awaited. */
 enum ConnectStage {
@@ -191,7 +207,7 @@ enum ConnectStage {
   RingOrder,
   /** Connected: check the InitWait offers, read the keys the backend wrote on connecting. */
   Handshake,
-  /** Check those keys (CONNECT_KEYS) and make the Blkfront. */
+  /** Check those keys (connectKeys()) and make the Blkfront. */
   ConnectKeys,
   /** A backend value was refused: the device is being closed again; then reject with the refusal. */
   Refused,
@@ -207,6 +223,8 @@ export class Connect extends Task {
   keys: Array<string> = new Array<string>();
   values: Array<string> = new Array<string>();
   fe: Frontend;
+  /** Scratch for parseU64. */
+  num: StaticArray<u64> = new StaticArray<u64>(1);
   ringPage: usize = 0;
   ringOrder: u32 = 0;
   ringRefs: Array<i32> = new Array<i32>();
@@ -245,8 +263,8 @@ export class Connect extends Task {
           if (r.errno == abi.ENOENT) return this.bail(this.fe.path + ": no backend-id — is there a disk line in the xl config?");
           return this.bail(this.fe.path + "/backend-id: " + r.error);
         }
-        if (!parseU64(r.text(), parsed) || parsed[0] >= 0x7ff0) return this.bail(this.keyError("backend-id", r.text(), "is not a domain id"));
-        this.info.backendDomid = <i32>parsed[0];
+        if (!parseU64(r.text(), this.num) || this.num[0] >= 0x7ff0) return this.bail(this.keyError("backend-id", r.text(), "is not a domain id"));
+        this.info.backendDomid = <i32>this.num[0];
         this.stage = ConnectStage.BackendPath;
         this.await((this.backendReq = this.xs.read(this.fe.path + "/backend")));
         return;
@@ -265,8 +283,8 @@ export class Connect extends Task {
         let want: u32 = 0;
         if (r && !r.ok && r.errno != abi.ENOENT) return this.bail(this.fe.path + ": " + r.error);
         if (r && r.ok) {
-          if (!parseU64(r.text(), parsed) || parsed[0] > 16) return this.bail(this.keyError("max-ring-page-order", r.text(), "is not a ring order (0..16)"));
-          want = <u32>min<u64>(parsed[0], <u64>MAX_RING_ORDER);
+          if (!parseU64(r.text(), this.num) || this.num[0] > 16) return this.bail(this.keyError("max-ring-page-order", r.text(), "is not a ring order (0..16)"));
+          want = <u32>min<u64>(this.num[0], <u64>MAX_RING_ORDER);
         }
         if (!this.setupRing(want)) return;
         this.stage = ConnectStage.Handshake;
@@ -278,7 +296,8 @@ export class Connect extends Task {
         this.info.backend = this.fe.backend;
         if (!this.readOffers()) return;
         this.stage = ConnectStage.ConnectKeys;
-        for (let i = 0; i < CONNECT_KEYS.length; i++) this.keyReqs.push(this.xs.read(this.fe.backend + "/" + CONNECT_KEYS[i].key));
+        const keys = connectKeys();
+        for (let i = 0; i < keys.length; i++) this.keyReqs.push(this.xs.read(this.fe.backend + "/" + keys[i].key));
         this.await(new AllSettled(changetype<Array<Future>>(this.keyReqs)));
         return;
       }
@@ -349,7 +368,7 @@ export class Connect extends Task {
   // The InitWait offers: indirect segments (clamped to ours) and the ring order (reported).
   private readOffers(): bool {
     const n = this.info;
-    const v = parsed;
+    const v = this.num;
     const ind = this.fe.featureValue("feature-max-indirect-segments");
     if (!parseU64(ind, v)) return this.keyFail("feature-max-indirect-segments", ind, "is not a number");
     n.indirectOffered = <u32>min<u64>(v[0], 0xffffffff);
@@ -362,17 +381,18 @@ export class Connect extends Task {
     return true;
   }
 
-  // The keys the backend wrote on connecting, through CONNECT_KEYS: absent or empty ones take their default.
+  // The keys the backend wrote on connecting, through connectKeys(): absent or empty ones take their default.
   private readConnectKeys(): bool {
+    const keys = connectKeys();
     for (let i = 0; i < this.keyReqs.length; i++) {
       const r = this.keyReqs[i];
-      this.keys.push(CONNECT_KEYS[i].key);
+      this.keys.push(keys[i].key);
       if (r.ok) this.values.push(r.text());
       else if (r.errno == abi.ENOENT) this.values.push("");
-      else return this.refused(this.fe.backend + "/" + CONNECT_KEYS[i].key + ": " + r.error);
+      else return this.refused(this.fe.backend + "/" + keys[i].key + ": " + r.error);
     }
-    for (let i = 0; i < CONNECT_KEYS.length; i++) {
-      const k = CONNECT_KEYS[i];
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
       let v = this.values[i];
       if (v == "") {
         const def = k.def;
