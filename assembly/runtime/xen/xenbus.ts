@@ -220,9 +220,29 @@ export class StateWait extends Task {
   }
 }
 
+/** The stages of Handshake, in the order they run; each handles what the one before it awaited. */
+enum HandshakeStage {
+  /** Read device/<type>/<id>/backend. */
+  Start,
+  /** Watch the backend's state; write our state Initialising. */
+  BackendPath,
+  /** Wait (StateWait) for the backend's InitWait. */
+  Initialising,
+  /** InitWait: read the backend's feature keys. */
+  InitWait,
+  /** Publish our keys with state Initialised, in one transaction. */
+  Features,
+  /** Wait (StateWait) for the backend's Connected. */
+  Initialised,
+  /** The backend is Connected: write our state Connected. */
+  BackendConnected,
+  /** Connected: start the monitor (StateWait until the backend leaves Connected). */
+  Connected,
+}
+
 /** Runs the connect handshake; rejects with a message naming the device and what to check. */
 class Handshake extends Task {
-  stage: i32 = 0;
+  stage: HandshakeStage = HandshakeStage.Start;
   backendReq: XsReply | null = null;
   featureReqs: Array<XsReply> = new Array<XsReply>();
   constructor(public fe: Frontend) {
@@ -232,56 +252,73 @@ class Handshake extends Task {
   step(): void {
     const fe = this.fe;
     const a = this.awaited;
-    if (this.stage == 0) {
-      this.stage = 1;
-      this.await((this.backendReq = fe.xs.read(fe.path + "/backend")));
-    } else if (this.stage == 1) {
-      const r = this.backendReq!;
-      if (!r.ok) {
-        if (r.errno == abi.ENOENT || r.errno == abi.EACCES)
-          return this.bail(fe.path + ": no backend — is there a " + configLine(fe.type) + " line in the xl config?");
-        return this.bail(fe.path + ": " + r.error);
+    switch (this.stage) {
+      case HandshakeStage.Start: {
+        this.stage = HandshakeStage.BackendPath;
+        this.await((this.backendReq = fe.xs.read(fe.path + "/backend")));
+        return;
       }
-      fe.backend = r.text();
-      fe.watch = fe.xs.watch(fe.backend + "/state", fe.path);
-      this.stage = 2;
-      this.await(fe.xs.write(fe.path + "/state", STATE_INITIALISING.toString()));
-    } else if (this.stage == 2) {
-      if (a!.failed) return this.bail(fe.path + ": " + a!.error);
-      this.stage = 3;
-      this.await(spawn(new StateWait(fe, Until.InitWait, fe.connectTimeoutNs)));
-    } else if (this.stage == 3) {
-      if (a!.failed) return this.bail(a!.error, true);
-      this.stage = 4;
-      const reqs = new Array<Future>();
-      for (let i = 0; i < fe.features.length; i++) {
-        const r = fe.xs.read(fe.backend + "/" + fe.features[i].name);
-        this.featureReqs.push(r);
-        reqs.push(r);
+      case HandshakeStage.BackendPath: {
+        const r = this.backendReq!;
+        if (!r.ok) {
+          if (r.errno == abi.ENOENT || r.errno == abi.EACCES)
+            return this.bail(fe.path + ": no backend — is there a " + configLine(fe.type) + " line in the xl config?");
+          return this.bail(fe.path + ": " + r.error);
+        }
+        fe.backend = r.text();
+        fe.watch = fe.xs.watch(fe.backend + "/state", fe.path);
+        this.stage = HandshakeStage.Initialising;
+        this.await(fe.xs.write(fe.path + "/state", STATE_INITIALISING.toString()));
+        return;
       }
-      // Join rejects at the first failure; stage 4 looks at each request instead.
-      this.await(new AllSettled(reqs));
-    } else if (this.stage == 4) {
-      for (let i = 0; i < this.featureReqs.length; i++) {
-        const r = this.featureReqs[i];
-        if (r.ok) fe.features[i].value = r.text(); // missing optional keys keep their defaults
-        else if (r.errno != abi.ENOENT) return this.bail(fe.path + ": " + r.error, true);
+      case HandshakeStage.Initialising: {
+        if (a!.failed) return this.bail(fe.path + ": " + a!.error);
+        this.stage = HandshakeStage.InitWait;
+        this.await(spawn(new StateWait(fe, Until.InitWait, fe.connectTimeoutNs)));
+        return;
       }
-      this.stage = 5;
-      this.await(fe.xs.transaction(new Publish(fe)));
-    } else if (this.stage == 5) {
-      if (a!.failed) return this.bail(fe.path + ": " + a!.error, true);
-      this.stage = 6;
-      this.await(spawn(new StateWait(fe, Until.Connected, fe.connectTimeoutNs)));
-    } else if (this.stage == 6) {
-      if (a!.failed) return this.bail(a!.error, true);
-      this.stage = 7;
-      this.await(fe.xs.write(fe.path + "/state", STATE_CONNECTED.toString()));
-    } else {
-      if (a!.failed) return this.bail(fe.path + ": " + a!.error, true);
-      fe.state = STATE_CONNECTED;
-      fe.monitor = spawn(new StateWait(fe, Until.Leaves, 0));
-      this.finish();
+      case HandshakeStage.InitWait: {
+        if (a!.failed) return this.bail(a!.error, true);
+        this.stage = HandshakeStage.Features;
+        const reqs = new Array<Future>();
+        for (let i = 0; i < fe.features.length; i++) {
+          const r = fe.xs.read(fe.backend + "/" + fe.features[i].name);
+          this.featureReqs.push(r);
+          reqs.push(r);
+        }
+        // Join rejects at the first failure; the next stage looks at each request instead.
+        this.await(new AllSettled(reqs));
+        return;
+      }
+      case HandshakeStage.Features: {
+        for (let i = 0; i < this.featureReqs.length; i++) {
+          const r = this.featureReqs[i];
+          if (r.ok) fe.features[i].value = r.text(); // missing optional keys keep their defaults
+          else if (r.errno != abi.ENOENT) return this.bail(fe.path + ": " + r.error, true);
+        }
+        this.stage = HandshakeStage.Initialised;
+        this.await(fe.xs.transaction(new Publish(fe)));
+        return;
+      }
+      case HandshakeStage.Initialised: {
+        if (a!.failed) return this.bail(fe.path + ": " + a!.error, true);
+        this.stage = HandshakeStage.BackendConnected;
+        this.await(spawn(new StateWait(fe, Until.Connected, fe.connectTimeoutNs)));
+        return;
+      }
+      case HandshakeStage.BackendConnected: {
+        if (a!.failed) return this.bail(a!.error, true);
+        this.stage = HandshakeStage.Connected;
+        this.await(fe.xs.write(fe.path + "/state", STATE_CONNECTED.toString()));
+        return;
+      }
+      case HandshakeStage.Connected: {
+        if (a!.failed) return this.bail(fe.path + ": " + a!.error, true);
+        fe.state = STATE_CONNECTED;
+        fe.monitor = spawn(new StateWait(fe, Until.Leaves, 0));
+        this.finish();
+        return;
+      }
     }
   }
 
@@ -300,9 +337,21 @@ class Handshake extends Task {
   }
 }
 
+/** The stages of Close, in the order they run. */
+enum CloseStage {
+  /** Stop the monitor; write our state Closing. */
+  Start,
+  /** Wait (StateWait, CLOSE_TIMEOUT_NS) for the backend to close. */
+  Closing,
+  /** The backend closed, or the wait failed: write our state Closed in any case. */
+  BackendClosed,
+  /** Closed: drop the watch; report the first failure. */
+  Closed,
+}
+
 /** Closing: Closing, wait (CLOSE_TIMEOUT_NS) for the backend to close, then Closed in any case. */
 class Close extends Task {
-  stage: i32 = 0;
+  stage: CloseStage = CloseStage.Start;
   closeError: string = "";
   constructor(public fe: Frontend) {
     super();
@@ -310,37 +359,46 @@ class Close extends Task {
   step(): void {
     const fe = this.fe;
     const a = this.awaited;
-    if (this.stage == 0) {
-      // Leaving Connected is ours now: the monitor must not take it for a failure.
-      const m = fe.monitor;
-      fe.monitor = null;
-      if (m) m.cancel("the device is closing");
-      this.stage = 1;
-      this.await(fe.xs.write(fe.path + "/state", STATE_CLOSING.toString()));
-    } else if (this.stage == 1) {
-      if (a!.failed || fe.backend == "") {
-        if (a!.failed) this.closeError = fe.path + ": " + a!.error;
-        return this.closed();
+    switch (this.stage) {
+      case CloseStage.Start: {
+        // Leaving Connected is ours now: the monitor must not take it for a failure.
+        const m = fe.monitor;
+        fe.monitor = null;
+        if (m) m.cancel("the device is closing");
+        this.stage = CloseStage.Closing;
+        this.await(fe.xs.write(fe.path + "/state", STATE_CLOSING.toString()));
+        return;
       }
-      if (!fe.watch) fe.watch = fe.xs.watch(fe.backend + "/state", fe.path);
-      this.stage = 2;
-      this.await(spawn(new StateWait(fe, Until.Closed, fe.closeTimeoutNs)));
-    } else if (this.stage == 2) {
-      if (a!.failed) this.closeError = a!.error;
-      this.closed();
-    } else {
-      fe.state = STATE_CLOSED;
-      const w = fe.watch;
-      if (w) fe.xs.unwatch(w);
-      fe.watch = null;
-      if (this.closeError.length > 0) this.fail(this.closeError);
-      else if (a!.failed) this.fail(fe.path + ": " + a!.error);
-      else this.finish();
+      case CloseStage.Closing: {
+        if (a!.failed || fe.backend == "") {
+          if (a!.failed) this.closeError = fe.path + ": " + a!.error;
+          return this.closed();
+        }
+        if (!fe.watch) fe.watch = fe.xs.watch(fe.backend + "/state", fe.path);
+        this.stage = CloseStage.BackendClosed;
+        this.await(spawn(new StateWait(fe, Until.Closed, fe.closeTimeoutNs)));
+        return;
+      }
+      case CloseStage.BackendClosed: {
+        if (a!.failed) this.closeError = a!.error;
+        this.closed();
+        return;
+      }
+      case CloseStage.Closed: {
+        fe.state = STATE_CLOSED;
+        const w = fe.watch;
+        if (w) fe.xs.unwatch(w);
+        fe.watch = null;
+        if (this.closeError.length > 0) this.fail(this.closeError);
+        else if (a!.failed) this.fail(fe.path + ": " + a!.error);
+        else this.finish();
+        return;
+      }
     }
   }
 
   private closed(): void {
-    this.stage = 3;
+    this.stage = CloseStage.Closed;
     this.await(this.fe.xs.write(this.fe.path + "/state", STATE_CLOSED.toString()));
   }
 }
