@@ -87,7 +87,13 @@ async function main(): Promise<number> {
   });
 
   if (harnessOnly) {
-    rows.push({ metric: "alloc loop, per string", morgana: undefined, baseline: nodeFig.get("alloc_ns_per_string"), against: "same wasm in Node", unit: "ns" });
+    rows.push({
+      metric: "alloc loop, per string",
+      morgana: undefined,
+      baseline: nodeFig.get("alloc_ns_per_string"),
+      against: "same wasm in Node",
+      unit: "ns",
+    });
     rows.push(...vfsRows);
     console.log("\n" + renderTable(rows));
     return failed.length ? 1 : 0;
@@ -163,8 +169,18 @@ async function main(): Promise<number> {
       if (sb.outcome !== "poweroff") throw new Error(`schedbench failed under Xen: ${sb.detail}\n${sb.console}`);
       const schedXen = new Map(parseBench(sb.console).map((f) => [f.name, f.value]));
       log(`xen:     ${[...schedXen].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
-      for (const [name, metric] of [["task_switch_ns", "task switch"], ["evtchn_round_trip_ns", "event-channel round trip (loopback)"]])
-        rows.push({ metric, morgana: schedXen.get(name), baseline: schedNode.get(name), against: "same wasm in the harness", unit: "ns", lowerIsBetter: true });
+      for (const [name, metric] of [
+        ["task_switch_ns", "task switch"],
+        ["evtchn_round_trip_ns", "event-channel round trip (loopback)"],
+      ])
+        rows.push({
+          metric,
+          morgana: schedXen.get(name),
+          baseline: schedNode.get(name),
+          against: "same wasm in the harness",
+          unit: "ns",
+          lowerIsBetter: true,
+        });
     });
 
     await section("block I/O", async () => {
@@ -191,7 +207,9 @@ async function main(): Promise<number> {
   }
   rows.push(...vfsRows);
   console.log("\n" + renderTable(rows));
-  console.log("\nTargets (issue 4): hello image ≤ 100 KiB; entry → main ≤ 1 ms of guest time. QEMU TCG emulates the CPU: Xen-side times are slower than on hardware.");
+  console.log(
+    "\nTargets (issue 4): hello image ≤ 100 KiB; entry → main ≤ 1 ms of guest time. QEMU TCG emulates the CPU: Xen-side times are slower than on hardware.",
+  );
   if (failed.length) console.error(`[bench] failed parts: ${failed.join(", ")} (see the messages above)`);
   return failed.length ? 1 : 0;
 }

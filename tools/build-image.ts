@@ -23,6 +23,6 @@ async function main(): Promise<number> {
 }
 
 runCli("build:image", USAGE, main, (e) => {
-  console.error(e instanceof ConfigError ? `build:image: ${e.message}` : (e as Error).message ?? e);
+  console.error(e instanceof ConfigError ? `build:image: ${e.message}` : ((e as Error).message ?? e));
   return 1;
 });

@@ -18,7 +18,9 @@ async function main(): Promise<number> {
   // Apps with app.json "sqlite" are laid out above the SQLite module's memory: build it first.
   if (apps.some((a) => loadAppConfig(a).sqlite)) {
     const s = await buildSqlite({ log: (l) => console.log(l) });
-    console.log(`built ${relative(ROOT, s.copy).padEnd(32)} ${String(statSync(s.copy).size).padStart(8)} B  ${s.cached ? "cached" : `${s.ms.toFixed(0)} ms`}  (SQLite ${s.version})`);
+    console.log(
+      `built ${relative(ROOT, s.copy).padEnd(32)} ${String(statSync(s.copy).size).padStart(8)} B  ${s.cached ? "cached" : `${s.ms.toFixed(0)} ms`}  (SQLite ${s.version})`,
+    );
   }
   // asc is single-threaded: two at a time keeps both cores busy.
   const jobs = apps.flatMap((app) => flavours.map((f) => ({ app, f })));

@@ -68,6 +68,6 @@ async function main(): Promise<number> {
 }
 
 runCli("dev", USAGE, main, (e) => {
-  process.stderr.write(`dev: ${e instanceof HarnessError ? e.message : (e as Error)?.stack ?? e}\n`);
+  process.stderr.write(`dev: ${e instanceof HarnessError ? e.message : ((e as Error)?.stack ?? e)}\n`);
   return EXIT_CODE["host-error"];
 });

@@ -9,7 +9,8 @@ import { fuzz } from "./fuzz/engine.ts";
 import { Target, TARGETS } from "./fuzz/cases.ts";
 import { integerOrExit, parseOrExit, reportUsage } from "./lib/cli.ts";
 
-const usage = "usage: npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk]... [--replay target:seed]... [--case-timeout S] [--no-build]";
+const usage =
+  "usage: npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk]... [--replay target:seed]... [--case-timeout S] [--no-build]";
 const { values } = parseOrExit("fuzz", usage, {
   options: {
     seconds: { type: "string", default: "300" },
@@ -45,7 +46,10 @@ const seed = num("seed", values.seed, 0);
 const caseTimeoutS = num("case-timeout", values["case-timeout"], 1, 86400);
 // The apps the cases run, built from the current sources (a stale wasm would fuzz old code).
 if (!values["no-build"])
-  execFileSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "tools", "build.ts"), "blkfuzz", "xsfuzz", "sqlvfs"], { cwd: ROOT, stdio: "inherit" });
+  execFileSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "tools", "build.ts"), "blkfuzz", "xsfuzz", "sqlvfs"], {
+    cwd: ROOT,
+    stdio: "inherit",
+  });
 const summary = await fuzz({
   seconds,
   seed,

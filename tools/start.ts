@@ -35,6 +35,11 @@ if (rc === 0 && !existsSync(disk)) {
   console.log(`\n== created a blank ${DISK_MIB} MiB disk: images/${FLAGSHIP}.disk`);
 }
 if (rc === 0)
-  rc = step(`boot images/${FLAGSHIP}.xl twice on images/${FLAGSHIP}.disk under Xen 4.17 in the test bed`, "boot.ts",
-    [join("images", `${FLAGSHIP}.xl`), "--boots", "2", "--timeout", "180"]);
+  rc = step(`boot images/${FLAGSHIP}.xl twice on images/${FLAGSHIP}.disk under Xen 4.17 in the test bed`, "boot.ts", [
+    join("images", `${FLAGSHIP}.xl`),
+    "--boots",
+    "2",
+    "--timeout",
+    "180",
+  ]);
 process.exit(rc);

@@ -12,7 +12,13 @@ import { Disk } from "../../tools/harness/blkback.ts";
 import { wasmPath } from "../../tools/lib/paths.ts";
 import { benchFigures } from "../../tools/bench/table.ts";
 import {
-  buildLinuxBaseline, interpretLinux, LINUX_SRC, LinuxBaseline, linuxXl, parseSqlstress, wasmBinary,
+  buildLinuxBaseline,
+  interpretLinux,
+  LINUX_SRC,
+  LinuxBaseline,
+  linuxXl,
+  parseSqlstress,
+  wasmBinary,
 } from "../../tools/bench/linux.ts";
 import type { GuestResult } from "../../tools/testbed/testbed.ts";
 
@@ -47,20 +53,24 @@ describe("sqlstress.c, native on the host", () => {
   test.each([
     ["30 16,4096,65536"],
     ["20 10,5000,300000 7"], // sizes that are not whole words, a record over 256 KiB, another seed
-  ])("prints the AssemblyScript app's checksums for %s", (args) => {
-    const db = join(dir, "stress.db");
-    const r = host(base.binaries.sqlstress, ["-d", db, ...args.split(" ")]);
-    expect(r.status, r.out).toBe(0);
-    const native = parseSqlstress(r.out);
-    const wasm = harnessSqlstress(args);
-    expect(native.pass, r.out).toBe(true);
-    expect(wasm.pass).toBe(true);
-    const strip = (f: typeof native) => f.sizes.map(({ size, iterations, live, checksum }) => ({ size, iterations, live, checksum }));
-    expect(strip(native)).toEqual(strip(wasm));
-    expect(native.sizes.map((s) => s.size)).toEqual(args.split(" ")[1].split(",").map(Number));
-    expect(native.totalMs).toBeGreaterThanOrEqual(0);
-    expect(r.out.trim().split("\n").at(-1)).toBe("TEST PASS");
-  }, 180_000);
+  ])(
+    "prints the AssemblyScript app's checksums for %s",
+    (args) => {
+      const db = join(dir, "stress.db");
+      const r = host(base.binaries.sqlstress, ["-d", db, ...args.split(" ")]);
+      expect(r.status, r.out).toBe(0);
+      const native = parseSqlstress(r.out);
+      const wasm = harnessSqlstress(args);
+      expect(native.pass, r.out).toBe(true);
+      expect(wasm.pass).toBe(true);
+      const strip = (f: typeof native) => f.sizes.map(({ size, iterations, live, checksum }) => ({ size, iterations, live, checksum }));
+      expect(strip(native)).toEqual(strip(wasm));
+      expect(native.sizes.map((s) => s.size)).toEqual(args.split(" ")[1].split(",").map(Number));
+      expect(native.totalMs).toBeGreaterThanOrEqual(0);
+      expect(r.out.trim().split("\n").at(-1)).toBe("TEST PASS");
+    },
+    180_000,
+  );
 
   test("uses ./stress.db without -d, and starts from a fresh database", () => {
     const a = host(base.binaries.sqlstress, ["5", "64"]);
@@ -109,18 +119,32 @@ describe("the bench wasm as a Linux executable (wasm2c + wasm-host.c)", () => {
   });
 
   test("refuses a module whose imports wasm-host.c does not implement, naming the import", async () => {
-    await expect(wasmBinary(wasmPath("sqlstress"), "sqlstress")).rejects.toThrow(/imports \S+\.\S+, which tools\/bench\/linux\/wasm-host\.c does not implement/);
+    await expect(wasmBinary(wasmPath("sqlstress"), "sqlstress")).rejects.toThrow(
+      /imports \S+\.\S+, which tools\/bench\/linux\/wasm-host\.c does not implement/,
+    );
   });
 });
 
 describe("the Linux guest's initramfs", () => {
   const list = () => execFileSync("bash", ["-c", `zcat "$0" | cpio -t --quiet`, base.initrd], { encoding: "utf8" }).split("\n");
-  const file = (name: string) => execFileSync("bash", ["-c", `zcat "$0" | cpio -i --quiet --to-stdout "$1"`, base.initrd, name], { maxBuffer: 64 << 20 });
+  const file = (name: string) =>
+    execFileSync("bash", ["-c", `zcat "$0" | cpio -i --quiet --to-stdout "$1"`, base.initrd, name], { maxBuffer: 64 << 20 });
 
   test("holds init, busybox, e2fsprogs' mke2fs with its libraries, and the two jobs", () => {
     const files = list();
-    for (const f of ["init", "bin/busybox", "bin/sh", "bin/poweroff", "sbin/mke2fs", "lib64/ld-linux-x86-64.so.2",
-      "lib/x86_64-linux-gnu/libext2fs.so.2", "lib/x86_64-linux-gnu/libc.so.6", "etc/mtab", "bin/sqlstress", "bin/bench"])
+    for (const f of [
+      "init",
+      "bin/busybox",
+      "bin/sh",
+      "bin/poweroff",
+      "sbin/mke2fs",
+      "lib64/ld-linux-x86-64.so.2",
+      "lib/x86_64-linux-gnu/libext2fs.so.2",
+      "lib/x86_64-linux-gnu/libc.so.6",
+      "etc/mtab",
+      "bin/sqlstress",
+      "bin/bench",
+    ])
       expect(files, f).toContain(f);
     expect(files, "busybox's ext2-only mke2fs must not shadow e2fsprogs'").not.toContain("bin/mke2fs");
     expect(file("init").equals(readFileSync(join(LINUX_SRC, "init")))).toBe(true);
@@ -129,7 +153,11 @@ describe("the Linux guest's initramfs", () => {
   });
 
   test("loads xen-blkfront, crc32c and ext4 after its dependencies", () => {
-    const order = file("etc/modules.order").toString().trim().split("\n").map((l) => l.replace(/^\/lib\/modules\/|\.ko$/g, ""));
+    const order = file("etc/modules.order")
+      .toString()
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(/^\/lib\/modules\/|\.ko$/g, ""));
     for (const m of ["xen-blkfront", "crc32c_generic", "jbd2", "mbcache", "crc16", "ext4"]) expect(order).toContain(m);
     for (const dep of ["crc32c_generic", "jbd2", "mbcache", "crc16"]) expect(order.indexOf(dep)).toBeLessThan(order.indexOf("ext4"));
     expect(list()).toEqual(expect.arrayContaining(order.map((m) => `lib/modules/${m}.ko`)));
@@ -155,31 +183,67 @@ describe("the guest's xl config and console", () => {
   });
 
   const result = (console: string, outcome: GuestResult["outcome"] = "poweroff"): GuestResult => ({
-    domain: "linux-bench-1", outcome, exitCode: 0, verdict: "pass", detail: "", console, consoleDroppedBytes: 0,
-    xl: [], dmesg: [], xlLog: [], timings: { createMs: 900, firstLineMs: 21000, totalMs: 40000 },
+    domain: "linux-bench-1",
+    outcome,
+    exitCode: 0,
+    verdict: "pass",
+    detail: "",
+    console,
+    consoleDroppedBytes: 0,
+    xl: [],
+    dmesg: [],
+    xlLog: [],
+    timings: { createMs: 900, firstLineMs: 21000, totalMs: 40000 },
   });
 
   test("reads init's timings and the job's output", () => {
-    const r = interpretLinux(result([
-      "linux-bench: init uptime 9.97", "linux-bench: modules loaded uptime 10.40",
-      "linux-bench: job start uptime 12.88", "bench: alloc_mib 1.5 MiB", "bench: done",
-      "linux-bench: job exit 0 uptime 26.28", "[   27.1] reboot: System halted", "",
-    ].join("\n")), 21100);
+    const r = interpretLinux(
+      result(
+        [
+          "linux-bench: init uptime 9.97",
+          "linux-bench: modules loaded uptime 10.40",
+          "linux-bench: job start uptime 12.88",
+          "bench: alloc_mib 1.5 MiB",
+          "bench: done",
+          "linux-bench: job exit 0 uptime 26.28",
+          "[   27.1] reboot: System halted",
+          "",
+        ].join("\n"),
+      ),
+      21100,
+    );
     expect(r.ok).toBe(true);
     expect(r.jobExit).toBe(0);
     expect(r.output).toBe("bench: alloc_mib 1.5 MiB\nbench: done");
-    expect(r.timings).toMatchObject({ createMs: 900, createToFirstLineMs: 21000, createToInitMs: 21100, entryToInitMs: 9970, entryToJobMs: 12880, jobMs: 13400 });
+    expect(r.timings).toMatchObject({
+      createMs: 900,
+      createToFirstLineMs: 21000,
+      createToInitMs: 21100,
+      entryToInitMs: 9970,
+      entryToJobMs: 12880,
+      jobMs: 13400,
+    });
   });
 
   test("is not ok when the job failed, init failed, or the domain did not power off", () => {
-    expect(interpretLinux(result("linux-bench: init uptime 1\nlinux-bench: job start uptime 2\nFAIL: x\nlinux-bench: job exit 1 uptime 3\n")).ok).toBe(false);
+    expect(
+      interpretLinux(result("linux-bench: init uptime 1\nlinux-bench: job start uptime 2\nFAIL: x\nlinux-bench: job exit 1 uptime 3\n")).ok,
+    ).toBe(false);
     expect(interpretLinux(result("linux-bench: init uptime 1\nFAIL: linux-bench: mke2fs /dev/xvda\n")).ok).toBe(false);
-    expect(interpretLinux(result("linux-bench: init uptime 1\nlinux-bench: job start uptime 2\nlinux-bench: job exit 0 uptime 3\n", "timeout")).ok).toBe(false);
+    expect(
+      interpretLinux(result("linux-bench: init uptime 1\nlinux-bench: job start uptime 2\nlinux-bench: job exit 0 uptime 3\n", "timeout"))
+        .ok,
+    ).toBe(false);
   });
 
   test("parses sqlstress lines", () => {
     const q = parseSqlstress("sqlstress: size 16 iterations 5 live 3 checksum 4294967295 ms 12\nsqlstress: total ms 13\nTEST PASS\n");
-    expect(q).toEqual({ sizes: [{ size: 16, iterations: 5, live: 3, checksum: 4294967295, ms: 12 }], totalMs: 13, pass: true, failure: undefined });
+    expect(q).toEqual({
+      sizes: [{ size: 16, iterations: 5, live: 3, checksum: 4294967295, ms: 12 }],
+      totalMs: 13,
+      pass: true,
+      failure: undefined,
+    });
     expect(parseSqlstress("sqlstress: size 16 iterations 5 live 3 checksum 1 ms 12\nFAIL: size 16 iteration 3: boom\n").pass).toBe(false);
   });
 });

@@ -21,7 +21,19 @@ const sample = (): PaperResults => ({
       { size: 65536, morgana: 9000, linux: 3000, harness: 900, checksumsAgree: false },
     ],
   },
-  alloc: { strings: 1_000_000, morgana: [[0, 0], [500_000, 400], [1_000_000, 800]], linuxNative: [[0, 0], [1_000_000, 1600]], node: [] },
+  alloc: {
+    strings: 1_000_000,
+    morgana: [
+      [0, 0],
+      [500_000, 400],
+      [1_000_000, 800],
+    ],
+    linuxNative: [
+      [0, 0],
+      [1_000_000, 1600],
+    ],
+    node: [],
+  },
   images: [{ name: "sqlstress", bytes: 2 * 1024 * 1024 }],
   linuxImage: { kernel: 7 * 1024 * 1024, initrd: 1024 * 1024 },
   boot: { morgana: { createToFirstLineMs: 900, entryToMainMs: 5 }, linux: { createToFirstLineMs: 18000, entryToMainMs: 9000 } },
@@ -69,7 +81,12 @@ describe("paper report", () => {
       rmSync(dir, { recursive: true });
     }
     const figs = benchFigures("bench: alloc_ms_at_200 3.5 ms\nbench: alloc_ms_at_100 1.5 ms\nbench: alloc_total_ms 7 ms\nbench: done\n");
-    expect(allocCurve(figs, 300)).toEqual([[0, 0], [100, 1.5], [200, 3.5], [300, 7]]);
+    expect(allocCurve(figs, 300)).toEqual([
+      [0, 0],
+      [100, 1.5],
+      [200, 3.5],
+      [300, 7],
+    ]);
     // A partial run: the total covers only the strings it says.
     figs.set("alloc_strings", 250);
     expect(allocCurve(figs, 300).pop()).toEqual([250, 7]);
@@ -78,16 +95,31 @@ describe("paper report", () => {
 
 describe("the README's Results section (tools/bench/readme.ts)", () => {
   const readme = [
-    "# Morgana", "", "## Results: the paper's evaluation, side by side", "",
+    "# Morgana",
+    "",
+    "## Results: the paper's evaluation, side by side",
+    "",
     "`npm run bench -- --paper` reproduces it. Latest: [results/old](results/old/results.md)",
-    "(a quick run). Old text.", "", "| old | table |", "| --- | --- |", "| 1 | 2 |", "",
-    "Reading it: why the numbers are what they are.", "", "## Latest benchmark figures", "", "kept", "",
+    "(a quick run). Old text.",
+    "",
+    "| old | table |",
+    "| --- | --- |",
+    "| 1 | 2 |",
+    "",
+    "Reading it: why the numbers are what they are.",
+    "",
+    "## Latest benchmark figures",
+    "",
+    "kept",
+    "",
   ].join("\n");
 
   test("takes the tables and plots of a results file, rebases its links, keeps the prose around them", () => {
     const md = renderMarkdown(sample());
     const out = readmeSection(readme, md, "results/2026-11-27-quick");
-    expect(out).toContain("`npm run bench -- --paper` reproduces it. Latest: [results/2026-11-27-quick](results/2026-11-27-quick/results.md)");
+    expect(out).toContain(
+      "`npm run bench -- --paper` reproduces it. Latest: [results/2026-11-27-quick](results/2026-11-27-quick/results.md)",
+    );
     expect(out).toContain("(a quick run: 100 transactions per size, ");
     expect(out).not.toContain("| old | table |");
     expect(out).not.toContain("Old text.");

@@ -93,26 +93,82 @@ describe("blkback strictness", () => {
     expect(send(BLKIF_OP.write, 8n, [{ gref: grant(0, true) }])).toBe(BLKIF_RSP.okay);
     expect(vbd.disk.current.subarray(8 * 512, 16 * 512).every((b) => b === 0x5a)).toBe(true);
     expect(send(BLKIF_OP.read, 8n, [{ gref: grant(1, false), first: 2, last: 3 }])).toBe(BLKIF_RSP.okay);
-    expect(page(1).subarray(1024, 2048).every((b) => b === 0x5a)).toBe(true);
-    expect(page(1).subarray(0, 1024).every((b) => b === 0)).toBe(true);
+    expect(
+      page(1)
+        .subarray(1024, 2048)
+        .every((b) => b === 0x5a),
+    ).toBe(true);
+    expect(
+      page(1)
+        .subarray(0, 1024)
+        .every((b) => b === 0),
+    ).toBe(true);
     expect(vbd.errors).toEqual([]);
   });
 
   const cases: [string, (c: ReturnType<typeof connect>) => number, string, DiskOptions?][] = [
-    ["a read into a read-only grant", (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, true) }]), "segment 0: grant ref 9 is read-only, but a read needs a writable grant"],
-    ["an unknown grant ref", (c) => c.send(BLKIF_OP.write, 0n, [{ gref: 777 }]), "segment 0: grant ref 777: unknown ref (not granted by domain 1)"],
-    ["first_sect > last_sect", (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, false), first: 4, last: 3 }]), "segment 0: sectors 4..3 are not within one page"],
-    ["last_sect beyond the page", (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, false), first: 0, last: 8 }]), "segment 0: sectors 0..8 are not within one page"],
+    [
+      "a read into a read-only grant",
+      (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, true) }]),
+      "segment 0: grant ref 9 is read-only, but a read needs a writable grant",
+    ],
+    [
+      "an unknown grant ref",
+      (c) => c.send(BLKIF_OP.write, 0n, [{ gref: 777 }]),
+      "segment 0: grant ref 777: unknown ref (not granted by domain 1)",
+    ],
+    [
+      "first_sect > last_sect",
+      (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, false), first: 4, last: 3 }]),
+      "segment 0: sectors 4..3 are not within one page",
+    ],
+    [
+      "last_sect beyond the page",
+      (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, false), first: 0, last: 8 }]),
+      "segment 0: sectors 0..8 are not within one page",
+    ],
     ["12 segments", (c) => c.send(BLKIF_OP.read, 0n, [], { nr: 12 }), "12 segments (BLKIF_MAX_SEGMENTS_PER_REQUEST is 11)"],
     ["no segments", (c) => c.send(BLKIF_OP.read, 0n, []), "no segments"],
-    ["a sector past the end", (c) => c.send(BLKIF_OP.read, 2044n, [{ gref: c.grant(0, false) }]), "sector 2044+8 is past the end of a 2048-sector disk"],
-    ["a sector near 2^64", (c) => c.send(BLKIF_OP.read, (1n << 64n) - 4n, [{ gref: c.grant(0, false) }]), "sector 18446744073709551612+8 is past the end of a 2048-sector disk"],
-    ["a write to a read-only disk", (c) => c.send(BLKIF_OP.write, 0n, [{ gref: c.grant(0, true) }]), "write to a read-only disk", { readOnly: true }],
-    ["a segment splitting a 4 KiB sector", (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, false), first: 0, last: 3 }]), "segment 0: sectors 0..3 split a 4096-byte sector", { sectorSize: 4096 }],
-    ["a sector not aligned to 4 KiB sectors", (c) => c.send(BLKIF_OP.read, 4n, [{ gref: c.grant(0, false) }]), "sector 4 is not a multiple of the 4096-byte sector size", { sectorSize: 4096 }],
-    ["another device's handle", (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, false) }], { handle: 51728 }), "handle 51728 is not this device (51712)"],
+    [
+      "a sector past the end",
+      (c) => c.send(BLKIF_OP.read, 2044n, [{ gref: c.grant(0, false) }]),
+      "sector 2044+8 is past the end of a 2048-sector disk",
+    ],
+    [
+      "a sector near 2^64",
+      (c) => c.send(BLKIF_OP.read, (1n << 64n) - 4n, [{ gref: c.grant(0, false) }]),
+      "sector 18446744073709551612+8 is past the end of a 2048-sector disk",
+    ],
+    [
+      "a write to a read-only disk",
+      (c) => c.send(BLKIF_OP.write, 0n, [{ gref: c.grant(0, true) }]),
+      "write to a read-only disk",
+      { readOnly: true },
+    ],
+    [
+      "a segment splitting a 4 KiB sector",
+      (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, false), first: 0, last: 3 }]),
+      "segment 0: sectors 0..3 split a 4096-byte sector",
+      { sectorSize: 4096 },
+    ],
+    [
+      "a sector not aligned to 4 KiB sectors",
+      (c) => c.send(BLKIF_OP.read, 4n, [{ gref: c.grant(0, false) }]),
+      "sector 4 is not a multiple of the 4096-byte sector size",
+      { sectorSize: 4096 },
+    ],
+    [
+      "another device's handle",
+      (c) => c.send(BLKIF_OP.read, 0n, [{ gref: c.grant(0, false) }], { handle: 51728 }),
+      "handle 51728 is not this device (51712)",
+    ],
     ["a flush with segments", (c) => c.send(BLKIF_OP.flushDiskcache, 0n, [{ gref: c.grant(0, false) }]), "a flush carries 1 segments"],
-    ["an indirect request when none was offered", (c) => c.send(BLKIF_OP.indirect, 0n, [], { nr: BLKIF_OP.read, handle: 0 }) /* indirect_op, nr_segments */, "indirect request with 0 segments (feature-max-indirect-segments is 0)", { maxIndirectSegments: 0 }],
+    [
+      "an indirect request when none was offered",
+      (c) => c.send(BLKIF_OP.indirect, 0n, [], { nr: BLKIF_OP.read, handle: 0 }) /* indirect_op, nr_segments */,
+      "indirect request with 0 segments (feature-max-indirect-segments is 0)",
+      { maxIndirectSegments: 0 },
+    ],
   ];
   test.each(cases)("%s is answered BLKIF_RSP_ERROR and logged", (_, act, why, disk) => {
     const c = connect(disk);

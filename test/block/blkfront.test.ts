@@ -30,8 +30,18 @@ describe("negotiation (io/blkif.h feature keys)", () => {
   });
 
   test("a 4 KiB-sector, read-only disk without flush, barrier or indirect descriptors, offering 4 ring pages", () => {
-    const { lines, r } = blktest("info", { sectors: 1024, sectorSize: 4096, readOnly: true, flush: false, barrier: false, maxIndirectSegments: 0, maxRingPageOrder: 2 });
-    expect(lines[0]).toMatch(/^info: sectors=128 sector-size=4096 physical=4096 ro=1 flush=0 barrier=0 max-pages=11 indirect=0 ring=128 ring-order=2\/2 /);
+    const { lines, r } = blktest("info", {
+      sectors: 1024,
+      sectorSize: 4096,
+      readOnly: true,
+      flush: false,
+      barrier: false,
+      maxIndirectSegments: 0,
+      maxRingPageOrder: 2,
+    });
+    expect(lines[0]).toMatch(
+      /^info: sectors=128 sector-size=4096 physical=4096 ro=1 flush=0 barrier=0 max-pages=11 indirect=0 ring=128 ring-order=2\/2 /,
+    );
     // A multi-page ring is published as ring-page-order and ring-ref0..3, without ring-ref.
     const xs = r.domain.xenstored;
     const fe = "/local/domain/1/device/vbd/51712";
@@ -193,12 +203,17 @@ describe("write barriers", () => {
       // complete before the barrier's own write, as with xen-blkback (blkback.c).
       const ops = vbd.log.map((e) => [e.op, Number(e.id)]);
       expect(ops[0]).toEqual(["write", 0]);
-      expect(ops.slice(1, 3).sort()).toEqual([["barrier", 1], ["write", 2]]);
+      expect(ops.slice(1, 3).sort()).toEqual([
+        ["barrier", 1],
+        ["write", 2],
+      ]);
     }
   });
 
   test("the barrier is refused by the frontend when not offered, and by the backend's EOPNOTSUPP when it refuses", () => {
-    expect(blktest("barrier-op", { barrier: false }).lines[0]).toBe("barrier: vbd 51712: the backend offers no write barriers (feature-barrier)");
+    expect(blktest("barrier-op", { barrier: false }).lines[0]).toBe(
+      "barrier: vbd 51712: the backend offers no write barriers (feature-barrier)",
+    );
     expect(blktest("barrier-op", { faults: { refuseOps: [BLKIF_OP.writeBarrier] } }).lines[0]).toBe(
       "barrier: vbd 51712: barrier write of sector 0+8: the backend does not support this operation (BLKIF_RSP_EOPNOTSUPP)",
     );
@@ -247,7 +262,10 @@ describe("backend errors", () => {
 
   test("an unknown status is an error naming it; the device goes on", () => {
     const { lines } = blktest("read 0 8", { faults: { mangle: (r, n) => void (n === 0 && (r.status = 7)) } });
-    expect(lines.slice(0, 2)).toEqual(["read 1: vbd 51712: read of sector 0+8: the backend answered with an unknown status 7", "read 2: ok"]);
+    expect(lines.slice(0, 2)).toEqual([
+      "read 1: vbd 51712: read of sector 0+8: the backend answered with an unknown status 7",
+      "read 2: ok",
+    ]);
   });
 });
 

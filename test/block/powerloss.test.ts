@@ -24,14 +24,18 @@ describe("blkcheck: write in one guest, read back in another", () => {
       const file = join(dir, "disk.img");
       writeFileSync(file, new Uint8Array(4 << 20));
       const w = run("blkcheck", "write 1234", new Disk({ file }));
-      expect(w.console.split("\n")[0]).toBe("blkcheck: vbd 51712: 8192 sectors of 512 bytes, flush, barrier, 256 pages per request, 32 ring slots");
+      expect(w.console.split("\n")[0]).toBe(
+        "blkcheck: vbd 51712: 8192 sectors of 512 bytes, flush, barrier, 256 pages per request, 32 ring slots",
+      );
       expect(last(w.console)).toBe("TEST PASS: wrote and flushed 8192 sectors, seed 1234");
       expect(w.domain.gnttab.live()).toEqual({ grants: 0, mappings: 0 });
       expect(w.domain.vbds[0].state()).toBe(6);
       // The host reads the file: the flush wrote it back.
       expect(holds(readFileSync(file), 1234, 0, 4 << 20)).toBe(true);
       expect(last(run("blkcheck", "verify 1234", new Disk({ file })).console)).toBe("TEST PASS: verified 8192 sectors, seed 1234");
-      expect(last(run("blkcheck", "verify 1235", new Disk({ file })).console)).toBe("FAIL: byte 0 (sector 0) differs from the pattern of seed 1235");
+      expect(last(run("blkcheck", "verify 1235", new Disk({ file })).console)).toBe(
+        "FAIL: byte 0 (sector 0) differs from the pattern of seed 1235",
+      );
     } finally {
       rmSync(dir, { recursive: true });
     }

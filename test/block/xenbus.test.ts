@@ -52,12 +52,17 @@ describe("connect deadlines: a backend that never gets there", () => {
 });
 
 describe("the backend's state is parsed exactly", () => {
-  test.each([["99"], ["4x"], [""], ["0"], ["04"], [" 4"]])("state %j where Connected belongs: the device is refused, naming the key and the value", (v) => {
-    const { r, lines, xs } = open({ connectedState: v });
-    expect(lines[0]).toBe(`open: device/vbd/51712: backend key ${BE}/state = "${v}" is not a XenbusState (1 to 6); the device is refused`);
-    expect(r.outcome).toBe("poweroff");
-    expect(xs.read(`${FE}/state`)).toBe("6");
-  });
+  test.each([["99"], ["4x"], [""], ["0"], ["04"], [" 4"]])(
+    "state %j where Connected belongs: the device is refused, naming the key and the value",
+    (v) => {
+      const { r, lines, xs } = open({ connectedState: v });
+      expect(lines[0]).toBe(
+        `open: device/vbd/51712: backend key ${BE}/state = "${v}" is not a XenbusState (1 to 6); the device is refused`,
+      );
+      expect(r.outcome).toBe("poweroff");
+      expect(xs.read(`${FE}/state`)).toBe("6");
+    },
+  );
 });
 
 describe("close deadlines", () => {
@@ -104,16 +109,22 @@ describe("a backend that leaves Connected fails the device and every request in 
     ["Closed", { leaveAt: 0, leaveWith: "6" }, "it is Closed (state 6)"],
     ["InitWait", { leaveAt: 0, leaveWith: "2" }, "it is InitWait (state 2)"],
     ["its state node removed", { leaveAt: 0, leaveWith: null }, "its state node is gone"],
-  ] as [string, XenbusFaults, string][])("%s while a read is in flight: the read fails with the reason, and so does the next", (_, xenbus, why) => {
-    const { r, lines } = leave(xenbus);
-    const err = `vbd 51712: the backend ${BE} left Connected: ${why}`;
-    expect(lines.slice(0, 2)).toEqual([`read 1: ${err}`, `read 2: ${err}`]);
-    expect(r.outcome).toBe("poweroff");
-  });
+  ] as [string, XenbusFaults, string][])(
+    "%s while a read is in flight: the read fails with the reason, and so does the next",
+    (_, xenbus, why) => {
+      const { r, lines } = leave(xenbus);
+      const err = `vbd 51712: the backend ${BE} left Connected: ${why}`;
+      expect(lines.slice(0, 2)).toEqual([`read 1: ${err}`, `read 2: ${err}`]);
+      expect(r.outcome).toBe("poweroff");
+    },
+  );
 
   test("a state that is no XenbusState after Connected: the next request fails, naming the key and value", () => {
     const { r, lines } = leave({ leaveAt: 1, leaveWith: "4x" });
-    expect(lines.slice(0, 2)).toEqual(["read 1: ok", `read 2: vbd 51712: backend key ${BE}/state = "4x" is not a XenbusState (1 to 6); the device is refused`]);
+    expect(lines.slice(0, 2)).toEqual([
+      "read 1: ok",
+      `read 2: vbd 51712: backend key ${BE}/state = "4x" is not a XenbusState (1 to 6); the device is refused`,
+    ]);
     expect(r.outcome).toBe("poweroff");
   });
 });

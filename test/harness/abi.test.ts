@@ -10,9 +10,7 @@ const SHUTDOWN = `(import "morgana" "shutdown" (func $shutdown (param i32) (resu
 
 describe("module checks (ABI.md §1)", () => {
   test("bytes that are not wasm are refused with a clear error", () => {
-    expect(() => loadModule(new TextEncoder().encode("#!/bin/sh\necho not wasm\n"))).toThrow(
-      /not a valid wasm module: .*magic/i,
-    );
+    expect(() => loadModule(new TextEncoder().encode("#!/bin/sh\necho not wasm\n"))).toThrow(/not a valid wasm module: .*magic/i);
   });
 
   test("a truncated module is refused", () => {

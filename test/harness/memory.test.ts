@@ -19,7 +19,8 @@ describe("memory.grow stops where the shim's frame pool runs out", () => {
 
   test("the domain's size is per run: 64 MiB gives about 512 pages more, 16 MiB about 256 fewer", () => {
     const at = (memoryMiB: number) => grown(runWasm({ wasm: wasmPath("memgrow"), memoryMiB }).console);
-    const big = at(64), small = at(16);
+    const big = at(64),
+      small = at(16);
     // 16 frames per page, plus an L1 per 32 pages and a larger p2m list: a little less than 512 per 32 MiB.
     expect(big - 497).toBeGreaterThan(500);
     expect(big - 497).toBeLessThan(512);
@@ -45,7 +46,9 @@ describe("memory.grow stops where the shim's frame pool runs out", () => {
   test("an initial memory larger than the domain is fatal before the app runs, as in the shim", () => {
     const r = runWasm({ wasm: wat(`(module (memory (export "memory") 600) (func (export "_start")))`) });
     expect(r.outcome).toBe("crash");
-    expect(r.console).toMatch(/^FATAL: mapping the initial wasm memory \(600 pages of 64 KiB; the domain's 32 MiB leave room for \d+\) failed: -12$/m);
+    expect(r.console).toMatch(
+      /^FATAL: mapping the initial wasm memory \(600 pages of 64 KiB; the domain's 32 MiB leave room for \d+\) failed: -12$/m,
+    );
   });
 });
 

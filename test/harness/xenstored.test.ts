@@ -45,7 +45,12 @@ function parse(bytes: Uint8Array): { type: number; reqId: number; txId: number; 
   while (p + 16 <= bytes.length) {
     const dv = new DataView(bytes.buffer, bytes.byteOffset + p);
     const len = dv.getUint32(12, true);
-    out.push({ type: dv.getUint32(0, true), reqId: dv.getUint32(4, true), txId: dv.getUint32(8, true), text: Buffer.from(bytes.subarray(p + 16, p + 16 + len)).toString("latin1") });
+    out.push({
+      type: dv.getUint32(0, true),
+      reqId: dv.getUint32(4, true),
+      txId: dv.getUint32(8, true),
+      text: Buffer.from(bytes.subarray(p + 16, p + 16 + len)).toString("latin1"),
+    });
     p += 16 + len;
   }
   return out;

@@ -16,24 +16,45 @@ const { IMAGES_DIR } = await import("../../tools/lib/paths.ts");
 type Build = Awaited<ReturnType<typeof buildImage>>;
 
 // ---- a minimal ELF64 reader: program headers, notes, section names ----
-const PT_LOAD = 1, PT_NOTE = 4, PF_X = 1, PF_W = 2, PF_R = 4;
-interface Phdr { type: number; flags: number; offset: number; vaddr: bigint; paddr: bigint; filesz: number; memsz: number }
+const PT_LOAD = 1,
+  PT_NOTE = 4,
+  PF_X = 1,
+  PF_W = 2,
+  PF_R = 4;
+interface Phdr {
+  type: number;
+  flags: number;
+  offset: number;
+  vaddr: bigint;
+  paddr: bigint;
+  filesz: number;
+  memsz: number;
+}
 function elf(buf: Buffer) {
   expect(buf.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
   expect(buf[4]).toBe(2); // ELFCLASS64
   expect(buf.readUInt16LE(18)).toBe(62); // EM_X86_64
   const entry = buf.readBigUInt64LE(24);
-  const phoff = Number(buf.readBigUInt64LE(32)), phentsize = buf.readUInt16LE(54), phnum = buf.readUInt16LE(56);
+  const phoff = Number(buf.readBigUInt64LE(32)),
+    phentsize = buf.readUInt16LE(54),
+    phnum = buf.readUInt16LE(56);
   const phdrs: Phdr[] = [];
   for (let i = 0; i < phnum; i++) {
     const o = phoff + i * phentsize;
     phdrs.push({
-      type: buf.readUInt32LE(o), flags: buf.readUInt32LE(o + 4), offset: Number(buf.readBigUInt64LE(o + 8)),
-      vaddr: buf.readBigUInt64LE(o + 16), paddr: buf.readBigUInt64LE(o + 24),
-      filesz: Number(buf.readBigUInt64LE(o + 32)), memsz: Number(buf.readBigUInt64LE(o + 40)),
+      type: buf.readUInt32LE(o),
+      flags: buf.readUInt32LE(o + 4),
+      offset: Number(buf.readBigUInt64LE(o + 8)),
+      vaddr: buf.readBigUInt64LE(o + 16),
+      paddr: buf.readBigUInt64LE(o + 24),
+      filesz: Number(buf.readBigUInt64LE(o + 32)),
+      memsz: Number(buf.readBigUInt64LE(o + 40)),
     });
   }
-  const shoff = Number(buf.readBigUInt64LE(40)), shentsize = buf.readUInt16LE(58), shnum = buf.readUInt16LE(60), shstrndx = buf.readUInt16LE(62);
+  const shoff = Number(buf.readBigUInt64LE(40)),
+    shentsize = buf.readUInt16LE(58),
+    shnum = buf.readUInt16LE(60),
+    shstrndx = buf.readUInt16LE(62);
   const strOff = Number(buf.readBigUInt64LE(shoff + shstrndx * shentsize + 24));
   const sections = new Map<string, { offset: number; size: number }>();
   for (let i = 0; i < shnum; i++) {
@@ -49,8 +70,10 @@ function elf(buf: Buffer) {
 function xenNotes(buf: Buffer, note: Phdr): Map<number, Buffer> {
   const notes = new Map<number, Buffer>();
   const align4 = (n: number) => (n + 3) & ~3;
-  for (let p = note.offset; p < note.offset + note.filesz; ) {
-    const namesz = buf.readUInt32LE(p), descsz = buf.readUInt32LE(p + 4), type = buf.readUInt32LE(p + 8);
+  for (let p = note.offset; p < note.offset + note.filesz;) {
+    const namesz = buf.readUInt32LE(p),
+      descsz = buf.readUInt32LE(p + 4),
+      type = buf.readUInt32LE(p + 8);
     const name = buf.subarray(p + 12, p + 12 + namesz - 1).toString("latin1");
     const desc = buf.subarray(p + 12 + align4(namesz), p + 12 + align4(namesz) + descsz);
     if (name === "Xen") notes.set(type, desc);
@@ -81,13 +104,13 @@ describe("build:image hello", () => {
     expect(note).toBeDefined();
     const notes = xenNotes(image, note);
     const VIRT_BASE = 0xffffffff80000000n;
-    expect(notes.get(3)!.readBigUInt64LE(0)).toBe(VIRT_BASE);          // VIRT_BASE
-    expect(notes.get(4)!.readBigUInt64LE(0)).toBe(VIRT_BASE);          // PADDR_OFFSET
-    expect(notes.get(1)!.readBigUInt64LE(0)).toBe(e.entry);            // ENTRY
-    expect(notes.get(2)!.readBigUInt64LE(0) % 4096n).toBe(0n);         // HYPERCALL_PAGE, page aligned
-    expect(cstr(notes.get(5)!)).toBe("xen-3.0");                       // XEN_VERSION
-    expect(cstr(notes.get(6)!)).toBe("Morgana");                       // GUEST_OS
-    expect(cstr(notes.get(8)!)).toBe("generic");                       // LOADER
+    expect(notes.get(3)!.readBigUInt64LE(0)).toBe(VIRT_BASE); // VIRT_BASE
+    expect(notes.get(4)!.readBigUInt64LE(0)).toBe(VIRT_BASE); // PADDR_OFFSET
+    expect(notes.get(1)!.readBigUInt64LE(0)).toBe(e.entry); // ENTRY
+    expect(notes.get(2)!.readBigUInt64LE(0) % 4096n).toBe(0n); // HYPERCALL_PAGE, page aligned
+    expect(cstr(notes.get(5)!)).toBe("xen-3.0"); // XEN_VERSION
+    expect(cstr(notes.get(6)!)).toBe("Morgana"); // GUEST_OS
+    expect(cstr(notes.get(8)!)).toBe("generic"); // LOADER
     for (const p of e.phdrs.filter((p) => p.type === PT_LOAD)) expect(p.paddr).toBe(p.vaddr);
   });
 
@@ -98,7 +121,7 @@ describe("build:image hello", () => {
     expect(text.flags).toBe(PF_R | PF_X);
     for (const p of loads.filter((p) => p !== text)) expect(p.flags & PF_X).toBe(0);
     expect(loads.some((p) => p.flags === (PF_R | PF_W))).toBe(true); // data + bss
-    for (const p of loads) expect(Number(p.vaddr % 4096n)).toBe(0);  // page-granular permissions
+    for (const p of loads) expect(Number(p.vaddr % 4096n)).toBe(0); // page-granular permissions
   });
 
   it("is stripped but keeps the wasm symbol table", () => {
@@ -139,8 +162,12 @@ describe("build:image crash", () => {
   it("names every wasm function of the module in the symbol table", async () => {
     const r = await buildImage("crash");
     const image = readFileSync(r.xen);
-    for (const name of ["assembly/apps/crash/main/descend", "assembly/apps/crash/main/recurseForever",
-      "assembly/runtime/system/morganaAbort", "~start"])
+    for (const name of [
+      "assembly/apps/crash/main/descend",
+      "assembly/apps/crash/main/recurseForever",
+      "assembly/runtime/system/morganaAbort",
+      "~start",
+    ])
       expect(image.includes(Buffer.from(name + "\0")), name).toBe(true);
   }, 180_000);
 });
@@ -148,14 +175,24 @@ describe("build:image crash", () => {
 describe("app.json", () => {
   const where = "assembly/apps/x/app.json";
   const err = (text: string) => {
-    try { parseAppConfig(text, where); } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; }
+    try {
+      parseAppConfig(text, where);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
     throw new Error(`accepted: ${text}`);
   };
 
   it("gives defaults for every key", () => {
     expect(parseAppConfig("{}", where)).toEqual(DEFAULT_CONFIG);
-    expect(parseAppConfig('{"memory": 64, "cmdline": "a b", "disk": true, "vif": true}', where))
-      .toEqual({ memory: 64, cmdline: "a b", disk: true, vif: true, sqlite: false });
+    expect(parseAppConfig('{"memory": 64, "cmdline": "a b", "disk": true, "vif": true}', where)).toEqual({
+      memory: 64,
+      cmdline: "a b",
+      disk: true,
+      vif: true,
+      sqlite: false,
+    });
   });
 
   it("rejects broken or hostile files, naming the file and the key", () => {
@@ -188,18 +225,17 @@ describe("module checks", () => {
   // version, a type section with one () -> () type, an import section with one function.
   const section = (id: number, body: number[]) => [id, body.length, ...body];
   const str = (s: string) => [s.length, ...Buffer.from(s)];
-  const moduleImporting = (mod: string, name: string) => new Uint8Array([
-    0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, [1, 0x60, 0, 0]),
-    ...section(2, [1, ...str(mod), ...str(name), 0, 0]),
-  ]);
+  const moduleImporting = (mod: string, name: string) =>
+    new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...section(1, [1, 0x60, 0, 0]), ...section(2, [1, ...str(mod), ...str(name), 0, 0])]);
 
   it("refuses an import outside the ABI, naming it", () => {
     expect(() => checkModule("t", moduleImporting("env", "seed"))).toThrow(/import env\.seed is not part of the Morgana ABI/);
   });
 
   it("refuses an ABI import the shim does not implement", () => {
-    expect(() => checkModule("t", moduleImporting("morgana", "no_such_call"))).toThrow(/morgana\.no_such_call is not implemented by the Xen shim/);
+    expect(() => checkModule("t", moduleImporting("morgana", "no_such_call"))).toThrow(
+      /morgana\.no_such_call is not implemented by the Xen shim/,
+    );
   });
 
   it("requires the _start and memory exports", () => {
@@ -214,13 +250,16 @@ describe("wasm symbol names", () => {
     const { readWasm } = await import("../../tools/lib/wasm-info.ts");
     const { wasmNamesByCSymbol } = await import("../../tools/lib/image-syms.ts");
     const wabt = await (await import("wabt")).default();
-    const mod = wabt.parseWat("t.wat", `(module
+    const mod = wabt.parseWat(
+      "t.wat",
+      `(module
       (import "morgana" "console_write" (func $cw (param i32 i32) (result i32)))
       (memory (export "memory") 1)
       (func $a/b (result i32) (i32.const 1))
       (func $a_b (result i32) (i32.const 2))
       (func (result i32) (i32.const 3))
-      (func $~start (export "_start") (drop (call $a/b)) (drop (call $a_b)) (drop (call 3))))`);
+      (func $~start (export "_start") (drop (call $a/b)) (drop (call $a_b)) (drop (call 3))))`,
+    );
     const wasm = mod.toBinary({ write_debug_names: true }).buffer;
     mod.destroy();
     const dir = mkdtempSync(join(tmpdir(), "morgana-syms-"));
@@ -237,10 +276,13 @@ describe("the wasm reader (tools/lib/wasm-info.ts)", () => {
   it("reads function signatures and imported memory limits", async () => {
     const { moduleSignatures } = await import("../../tools/lib/wasm-info.ts");
     const wabt = await (await import("wabt")).default();
-    const mod = wabt.parseWat("t.wat", `(module
+    const mod = wabt.parseWat(
+      "t.wat",
+      `(module
       (import "morgana" "clock" (func (param i32) (result i64)))
       (import "env" "memory" (memory 3 9))
-      (func (export "f") (param f64 i32)))`);
+      (func (export "f") (param f64 i32)))`,
+    );
     const sigs = moduleSignatures(mod.toBinary({}).buffer);
     mod.destroy();
     expect([...sigs.imports]).toEqual([["morgana.clock", "(i32) -> i64"]]);
@@ -255,7 +297,9 @@ describe("the wasm reader (tools/lib/wasm-info.ts)", () => {
     // a type section that claims 5 bytes and has 2
     expect(() => readWasm(new Uint8Array([...header, 1, 5, 1, 0x60]))).toThrow(/truncated wasm: section 1 at byte 8 has 5 bytes/);
     // an import section whose one import's name runs past the section's end
-    expect(() => readWasm(new Uint8Array([...header, 2, 3, 1, 9, 0x61]))).toThrow(/truncated wasm: 9 bytes at byte 12 pass the end of their section/);
+    expect(() => readWasm(new Uint8Array([...header, 2, 3, 1, 9, 0x61]))).toThrow(
+      /truncated wasm: 9 bytes at byte 12 pass the end of their section/,
+    );
     // a LEB128 longer than 5 bytes
     expect(() => readWasm(new Uint8Array([...header, 3, 6, 0x80, 0x80, 0x80, 0x80, 0x80, 0]))).toThrow(/longer than 5 bytes/);
   });

@@ -25,7 +25,7 @@ describe("ormtest in the harness", () => {
     expect(lines.at(-1)).toBe("TEST PASS");
     // A few of the checks by name, so a renamed or dropped check is noticed.
     for (const what of [
-      "emailContains(\"ac.uk\").count()",
+      'emailContains("ac.uk").count()',
       "a name with quotes and SQL round-trips (it was bound, not spliced)",
       "i64 minimum round-trips",
       "i64 maximum round-trips",
@@ -132,8 +132,11 @@ describe("the transform's compile errors", () => {
       errors: ["ERROR AS102: User-defined: @orm class Bad: field n has type i32 | null, which cannot be stored; " + SUPPORTED],
     },
     noid: {
-      src: bad("  name: string = \"\";\n"),
-      errors: ["ERROR AS102: User-defined: @orm class Bad: needs a primary key field `id: i64 = 0` (set by save())", "in build/orm-cases/noid.ts(3,7)"],
+      src: bad('  name: string = "";\n'),
+      errors: [
+        "ERROR AS102: User-defined: @orm class Bad: needs a primary key field `id: i64 = 0` (set by save())",
+        "in build/orm-cases/noid.ts(3,7)",
+      ],
     },
     idtype: {
       src: bad("  id: i32 = 0;\n"),
@@ -142,8 +145,10 @@ describe("the transform's compile errors", () => {
     u64: {
       src: bad("  id: i64 = 0;\n  big: u64 = 0;\n  size: usize = 0;\n"),
       errors: [
-        "ERROR AS102: User-defined: @orm class Bad: field big has type u64, which SQLite's signed 64-bit INTEGER cannot hold in full (use i64); " + SUPPORTED,
-        "ERROR AS102: User-defined: @orm class Bad: field size has type usize, which SQLite's signed 64-bit INTEGER cannot hold in full (use i64); " + SUPPORTED,
+        "ERROR AS102: User-defined: @orm class Bad: field big has type u64, which SQLite's signed 64-bit INTEGER cannot hold in full (use i64); " +
+          SUPPORTED,
+        "ERROR AS102: User-defined: @orm class Bad: field size has type usize, which SQLite's signed 64-bit INTEGER cannot hold in full (use i64); " +
+          SUPPORTED,
       ],
     },
     ctor: {
@@ -153,11 +158,11 @@ describe("the transform's compile errors", () => {
       ],
     },
     private: {
-      src: bad("  id: i64 = 0;\n  private secret: string = \"\";\n"),
+      src: bad('  id: i64 = 0;\n  private secret: string = "";\n'),
       errors: ["ERROR AS102: User-defined: @orm class Bad: field secret is private; stored fields must be public"],
     },
     derived: {
-      src: HEAD + "class Base { id: i64 = 0; }\n@orm\nclass Bad extends Base {\n  name: string = \"\";\n}\n",
+      src: HEAD + 'class Base { id: i64 = 0; }\n@orm\nclass Bad extends Base {\n  name: string = "";\n}\n',
       errors: [
         "ERROR AS102: User-defined: @orm class Bad: a derived class cannot be stored (its base class's fields are not seen); declare every field in the class",
       ],
@@ -170,7 +175,7 @@ describe("the transform's compile errors", () => {
       ],
     },
     case: {
-      src: bad("  id: i64 = 0;\n  name: string = \"\";\n  Name: string = \"\";\n"),
+      src: bad('  id: i64 = 0;\n  name: string = "";\n  Name: string = "";\n'),
       errors: ["ERROR AS102: User-defined: @orm class Bad: fields name and Name differ only in case; SQLite column names ignore case"],
     },
   };
@@ -212,8 +217,8 @@ describe("the generated code", () => {
     rmSync(dump, { recursive: true, force: true });
     const src =
       HEAD +
-      "@orm\nclass Pet {\n  id: i64 = 0;\n  name: string = \"\";\n  legs: u8 = 4;\n  weight: f32 = 0;\n  tame: bool = true;\n  chip: string | null = null;\n}\n" +
-      "const pets = PetStore.open(sqlite.openMemory());\nconst p = new Pet();\npets.save(p);\npets.query().nameContains(\"x\").legsBetween(2, 4).tameIs(true).chipIsNull().orderByWeight(true).limit(3).offset(1).all();\n";
+      '@orm\nclass Pet {\n  id: i64 = 0;\n  name: string = "";\n  legs: u8 = 4;\n  weight: f32 = 0;\n  tame: bool = true;\n  chip: string | null = null;\n}\n' +
+      'const pets = PetStore.open(sqlite.openMemory());\nconst p = new Pet();\npets.save(p);\npets.query().nameContains("x").legsBetween(2, 4).tameIs(true).chipIsNull().orderByWeight(true).limit(3).offset(1).all();\n';
     const r = await compileCase("good", src, { MORGANA_ORM_DUMP: dump });
     expect(r.stderr).toBe("");
     expect(r.ok).toBe(true);
@@ -237,7 +242,9 @@ describe("the generated code", () => {
       'SELECT count(*) FROM "Pet"',
     ]);
     expect(generated).toContain(
-      JSON.stringify('CREATE TABLE "Pet" ("id" INTEGER PRIMARY KEY, "name" TEXT NOT NULL, "legs" INTEGER NOT NULL, "weight" REAL NOT NULL, "tame" INTEGER NOT NULL CHECK("tame" IN (0,1)), "chip" TEXT)'),
+      JSON.stringify(
+        'CREATE TABLE "Pet" ("id" INTEGER PRIMARY KEY, "name" TEXT NOT NULL, "legs" INTEGER NOT NULL, "weight" REAL NOT NULL, "tame" INTEGER NOT NULL CHECK("tame" IN (0,1)), "chip" TEXT)',
+      ),
     );
     // Migration: new columns get the zero value (NULL for optional), never the initialiser.
     expect(generated).toContain(JSON.stringify('ALTER TABLE "Pet" ADD COLUMN "legs" INTEGER NOT NULL DEFAULT 0'));

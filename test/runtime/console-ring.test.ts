@@ -39,6 +39,8 @@ test("a console backend that stops reading: bounded backlog, counted drops, a fa
     "ok 2 closed",
     "TEST PASS",
   ]);
-  expect(dev.text()).toBe(all.slice(0, written) + `[console: ${dropped} bytes dropped: the console backend stopped reading]\n` + "after the marker\n");
+  expect(dev.text()).toBe(
+    all.slice(0, written) + `[console: ${dropped} bytes dropped: the console backend stopped reading]\n` + "after the marker\n",
+  );
   expect(dev.errors).toEqual([]);
 });

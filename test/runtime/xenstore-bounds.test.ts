@@ -46,7 +46,11 @@ describe("request deadlines", () => {
       dom.xenstored.hostile = { hold: [0] };
       dom.schedule(dom.monotonicNs() + 150_000_000n, () => dom.xenstored.releaseHeld());
     });
-    expect(lines.slice(0, 3)).toEqual(["read name: xenstore read name: no reply from xenstored in 100 ms", 'read domid: "1"', "timeouts=1 late=1 errors=0 in-flight=0"]);
+    expect(lines.slice(0, 3)).toEqual([
+      "read name: xenstore read name: no reply from xenstored in 100 ms",
+      'read domid: "1"',
+      "timeouts=1 late=1 errors=0 in-flight=0",
+    ]);
   });
 
   test("after 64 requests left unanswered the connection is given up: later requests fail at once, saying why", () => {
@@ -55,7 +59,11 @@ describe("request deadlines", () => {
     const given = "xenstored left 65 requests unanswered; the connection is given up";
     expect(lines[63]).toBe("read k63: xenstore read k63: no reply from xenstored in 10 ms");
     expect(lines[64]).toBe(`read k64: xenstore read k64: no reply from xenstored in 10 ms (${given})`);
-    expect(lines.slice(65, 68)).toEqual([`read k65: xenstore read k65: ${given}`, `read k66: xenstore read k66: ${given}`, `read k67: xenstore read k67: ${given}`]);
+    expect(lines.slice(65, 68)).toEqual([
+      `read k65: xenstore read k65: ${given}`,
+      `read k66: xenstore read k66: ${given}`,
+      `read k67: xenstore read k67: ${given}`,
+    ]);
     expect(lines[68]).toBe(`timeouts=65 late=0 errors=1 in-flight=0 dead: ${given}`);
     expect(r.domain.xenstored.unanswered).toBe(65); // the last three were never sent
     expect(r.outcome).toBe("poweroff");
@@ -67,7 +75,8 @@ describe("watch events coalesce per path", () => {
   const flood = (n: number, path?: (i: number) => string) =>
     xbtest("flood", (dom) => {
       dom.xenstored.hooks.beforeRequest = (req, xs) => {
-        if (req.type === XS.WRITE && Buffer.from(req.payload).toString("latin1").startsWith("data/flood-go\0")) expect(xs.flood("flood", n, path)).toBe(true);
+        if (req.type === XS.WRITE && Buffer.from(req.payload).toString("latin1").startsWith("data/flood-go\0"))
+          expect(xs.flood("flood", n, path)).toBe(true);
       };
     });
   const grown = (line: string) => Number(/memory grew: (\d+) pages/.exec(line)![1]);

@@ -167,9 +167,16 @@ describe("xenstore client", () => {
           if (req.type === XS.TRANSACTION_START) return msg({ type: XS.TRANSACTION_START, reqId: id, payload: strings("abc") });
           switch (path) {
             case "data/big":
-              return cat(msg({ reqId: id, payload: new Uint8Array(0) }).subarray(0, 12), new Uint8Array([0x88, 0x13, 0, 0]), new Uint8Array(5000).fill(0x78));
+              return cat(
+                msg({ reqId: id, payload: new Uint8Array(0) }).subarray(0, 12),
+                new Uint8Array([0x88, 0x13, 0, 0]),
+                new Uint8Array(5000).fill(0x78),
+              );
             case "data/unknown-id":
-              return cat(msg({ reqId: id + 1000, payload: new TextEncoder().encode("bogus") }), msg({ reqId: id, payload: new TextEncoder().encode("real") }));
+              return cat(
+                msg({ reqId: id + 1000, payload: new TextEncoder().encode("bogus") }),
+                msg({ reqId: id, payload: new TextEncoder().encode("real") }),
+              );
             case "data/badtype":
               return msg({ type: XS.WRITE, reqId: id, payload: strings("OK") });
             case "data/badlist":
@@ -179,7 +186,10 @@ describe("xenstore client", () => {
             case "data/badack":
               return msg({ type: XS.WRITE, reqId: id, payload: strings("KO") });
             case "data/notoken":
-              return cat(msg({ type: XS.WATCH_EVENT, payload: strings("data/x") }), msg({ reqId: id, payload: new TextEncoder().encode("v") }));
+              return cat(
+                msg({ type: XS.WATCH_EVENT, payload: strings("data/x") }),
+                msg({ reqId: id, payload: new TextEncoder().encode("v") }),
+              );
             case "data/truncated":
               return msg({ reqId: id, payload: new TextEncoder().encode("0123456789") }).subarray(0, 16 + 3);
           }

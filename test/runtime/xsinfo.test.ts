@@ -24,14 +24,16 @@ describe("xsinfo", () => {
   test("hold: waits for dom0's data/done before its result, so dom0 can read its keys while it exists", () => {
     let watched = false;
     const r = runWasm({
-      wasm: wasmPath("xsinfo"), cmdline: "hold",
-      setup: (dom) => void (dom.xenstored.hooks.beforeRequest = (req, xs) => {
-        // dom0 answers once the guest watches data/done (4 = XS_WATCH)
-        if (req.type === 4 && Buffer.from(req.payload).toString("latin1").startsWith("data/done\0")) {
-          watched = true;
-          xs.write("/local/domain/1/data/done", "1");
-        }
-      }),
+      wasm: wasmPath("xsinfo"),
+      cmdline: "hold",
+      setup: (dom) =>
+        void (dom.xenstored.hooks.beforeRequest = (req, xs) => {
+          // dom0 answers once the guest watches data/done (4 = XS_WATCH)
+          if (req.type === 4 && Buffer.from(req.payload).toString("latin1").startsWith("data/done\0")) {
+            watched = true;
+            xs.write("/local/domain/1/data/done", "1");
+          }
+        }),
     });
     expect(watched).toBe(true);
     expect(r.console.trimEnd().split("\n").slice(-2)).toEqual(["dom0 is done reading", "TEST PASS"]);
@@ -43,7 +45,7 @@ describe("xsinfo", () => {
     expect(r.console).not.toContain("TEST PASS");
   }, 90_000);
 
-  test("its first request is XS_READ \"domid\", byte for byte as io/xs_wire.h lays it out", () => {
+  test('its first request is XS_READ "domid", byte for byte as io/xs_wire.h lays it out', () => {
     const seen: Uint8Array[] = [];
     runWasm({ wasm: wasmPath("xsinfo"), setup: (dom) => void (dom.xenstored.hooks.rawRequest = (b) => seen.push(b)) });
     // struct xsd_sockmsg, little-endian u32s: type XS_READ = 2, req_id 1, tx_id 0, len 6; then "domid\0".

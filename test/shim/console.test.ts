@@ -17,7 +17,18 @@ beforeAll(() => {
   // Quoted includes look in the file's own directory first: this hypercall.h makes SCHEDOP_yield a plain call.
   writeFileSync(join(dir, "hypercall.h"), '#include "xen.h"\nlong hypervisor_sched_op(int cmd, void *arg);\n');
   exe = join(dir, "console-host");
-  execFileSync("gcc", ["-O2", "-std=gnu11", "-Wall", "-Werror", "-I", join(ROOT, "shim"), "-o", exe, join(dir, "console.c"), join(dir, "console-host.c")]);
+  execFileSync("gcc", [
+    "-O2",
+    "-std=gnu11",
+    "-Wall",
+    "-Werror",
+    "-I",
+    join(ROOT, "shim"),
+    "-o",
+    exe,
+    join(dir, "console.c"),
+    join(dir, "console-host.c"),
+  ]);
 });
 
 // The timeout turns an unbounded wait into a failure instead of a hung suite.

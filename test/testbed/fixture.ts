@@ -23,8 +23,10 @@ export function fixtureGuest(): string {
 
 /** An xl config for the fixture guest whose behaviour is `mode` (see guest.c). */
 export function fixtureConfig(mode: string, extraLines = ""): string {
-  return `name = "fx-${mode.split(" ")[0]}"\ntype = "pv"\nkernel = "${fixtureGuest()}"\nmemory = 16\nvcpus = 1\n` +
-    `extra = "${mode}"\non_crash = "preserve"\n${extraLines}`;
+  return (
+    `name = "fx-${mode.split(" ")[0]}"\ntype = "pv"\nkernel = "${fixtureGuest()}"\nmemory = 16\nvcpus = 1\n` +
+    `extra = "${mode}"\non_crash = "preserve"\n${extraLines}`
+  );
 }
 
 /** Writes a file of garbage that xl cannot load as a kernel. */
@@ -42,17 +44,31 @@ export function linuxGuestConfig(name = "linux"): string {
   const dir = join(TESTBED_CACHE, "fixture", `linux-${h}`);
   const initrd = join(dir, "initrd.cpio.gz");
   if (!existsSync(initrd)) {
-    const r = spawnSync("bash", ["-euo", "pipefail", "-c", `
+    const r = spawnSync(
+      "bash",
+      [
+        "-euo",
+        "pipefail",
+        "-c",
+        `
       t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
       mkdir -p "$t/bin" "$t/dev" "$t/proc"
       cp "$(command -v busybox)" "$t/bin/busybox"
       for a in sh echo sleep mount mkdir poweroff; do ln -s busybox "$t/bin/$a"; done
       cp "$1" "$t/init"; chmod +x "$t/init"
       mkdir -p "$2"; (cd "$t" && find . | cpio -o -H newc --quiet | gzip -1) > "$2/initrd.tmp" && mv "$2/initrd.tmp" "$3"`,
-      "linux-initrd", init, dir, initrd], { encoding: "utf8", timeout: 120_000 });
+        "linux-initrd",
+        init,
+        dir,
+        initrd,
+      ],
+      { encoding: "utf8", timeout: 120_000 },
+    );
     if (r.status !== 0) throw new Error(`building the Linux fixture initramfs failed: ${r.stderr || r.error}`);
   }
   const kernel = ensureBootFiles({ quiet: true }).vmlinuz;
-  return `name = "${name}"\ntype = "pv"\nkernel = "${kernel}"\nramdisk = "${initrd}"\nmemory = 128\nvcpus = 1\n` +
-    `extra = "console=hvc0 loglevel=1 rdinit=/init"\n`;
+  return (
+    `name = "${name}"\ntype = "pv"\nkernel = "${kernel}"\nramdisk = "${initrd}"\nmemory = 128\nvcpus = 1\n` +
+    `extra = "console=hvc0 loglevel=1 rdinit=/init"\n`
+  );
 }

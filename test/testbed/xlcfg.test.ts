@@ -24,7 +24,9 @@ extra = "a=1 b=#2"
   it("finds and replaces disk targets in keyword and positional syntax", () => {
     expect(diskTarget("format=raw, vdev=xvda, access=rw, target=data.img")).toBe("data.img");
     expect(diskTarget("phy:/dev/loop3,xvdb,w")).toBe("/dev/loop3");
-    expect(withDiskTarget("format=raw, vdev=xvda, target=a b.img", "/tmp/disks/d.img")).toBe("format=raw, vdev=xvda, target=/tmp/disks/d.img");
+    expect(withDiskTarget("format=raw, vdev=xvda, target=a b.img", "/tmp/disks/d.img")).toBe(
+      "format=raw, vdev=xvda, target=/tmp/disks/d.img",
+    );
     expect(withDiskTarget("file:/x.img,xvda,w", "/tmp/disks/d.img")).toBe("/tmp/disks/d.img,xvda,w");
   });
   it("names the line of a syntax error", () => {
@@ -37,7 +39,10 @@ extra = "a=1 b=#2"
 describe("run-guest report", () => {
   const base = { domain: "g-1", console: "", consoleDroppedBytes: 0, timings: { totalMs: 1 } };
   it("reads a crash, ignoring lines it does not know", () => {
-    const r = interpret("xl: Parsing config from x\ncreated 3 100 250\n@@9 end 0 junk\nstopped --c--- 3 400\nxllog: Domain 3 has shut down, reason code 3 0x3\n", base);
+    const r = interpret(
+      "xl: Parsing config from x\ncreated 3 100 250\n@@9 end 0 junk\nstopped --c--- 3 400\nxllog: Domain 3 has shut down, reason code 3 0x3\n",
+      base,
+    );
     expect(r).toMatchObject({ outcome: "crash", exitCode: 2, domid: 3, state: "--c---", shutdownReason: 3 });
     expect(r.timings.createMs).toBe(1500);
     expect(r.xlLog).toEqual(["Domain 3 has shut down, reason code 3 0x3"]);

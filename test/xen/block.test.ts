@@ -22,16 +22,19 @@ describe("block storage under Xen", () => {
   let wrongSeed: GuestResult;
   let disk: Buffer;
 
-  beforeAll(async () => {
-    // Build before booting: a build error should not cost a boot.
-    const img = (await buildImage("blkcheck")).xl;
-    tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
-    await tb.createDisk("blk", { sizeMiB: DISK_MIB });
-    write = await tb.run({ config: img, extra: `write ${SEED}`, name: "blkcheck-write", disks: ["blk"], timeoutS: 300 });
-    verify = await tb.run({ config: img, extra: `verify ${SEED}`, name: "blkcheck-verify", disks: ["blk"], timeoutS: 300 });
-    wrongSeed = await tb.run({ config: img, extra: `verify ${SEED + 1}`, name: "blkcheck-wrong", disks: ["blk"], timeoutS: 300 });
-    disk = await tb.readDisk("blk");
-  }, (BOOT_S + 900 + 3 * 300) * 1000);
+  beforeAll(
+    async () => {
+      // Build before booting: a build error should not cost a boot.
+      const img = (await buildImage("blkcheck")).xl;
+      tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
+      await tb.createDisk("blk", { sizeMiB: DISK_MIB });
+      write = await tb.run({ config: img, extra: `write ${SEED}`, name: "blkcheck-write", disks: ["blk"], timeoutS: 300 });
+      verify = await tb.run({ config: img, extra: `verify ${SEED}`, name: "blkcheck-verify", disks: ["blk"], timeoutS: 300 });
+      wrongSeed = await tb.run({ config: img, extra: `verify ${SEED + 1}`, name: "blkcheck-wrong", disks: ["blk"], timeoutS: 300 });
+      disk = await tb.readDisk("blk");
+    },
+    (BOOT_S + 900 + 3 * 300) * 1000,
+  );
 
   afterAll(async () => {
     if (tb) await tb.stop();
@@ -41,7 +44,10 @@ describe("block storage under Xen", () => {
     expect(write.outcome, summary(write)).toBe("poweroff");
     // Linux's blkback offers 256 indirect segments and a ring of up to 16 pages: we take 4 (128 slots).
     expect(write.console).toMatch(
-      new RegExp(`^blkcheck: vbd 51712: ${(DISK_MIB << 20) / 512} sectors of 512 bytes, flush, barrier, 256 pages per request, 128 ring slots$`, "m"),
+      new RegExp(
+        `^blkcheck: vbd 51712: ${(DISK_MIB << 20) / 512} sectors of 512 bytes, flush, barrier, 256 pages per request, 128 ring slots$`,
+        "m",
+      ),
     );
     expect(write.console).toMatch(new RegExp(`^TEST PASS: wrote and flushed ${(DISK_MIB << 20) / 512} sectors, seed ${SEED}$`, "m"));
   });

@@ -28,8 +28,10 @@ function trapReport(console: string) {
   for (const l of lines.slice(at + 1)) {
     const m = /^ {2}at (.+)$/.exec(l);
     if (m) frames.push(m[1]);
-    else if (l === "  ...") { frames.push("..."); break; }
-    else break;
+    else if (l === "  ...") {
+      frames.push("...");
+      break;
+    } else break;
   }
   return { reason: lines[at].slice(6), frames };
 }
@@ -55,40 +57,58 @@ describe("images under Xen", () => {
     dom0.set(key, x);
   }
 
-  beforeAll(async () => {
-    // Build before booting: a build error should not cost a boot.
-    for (const app of ["hello", "crash", "memgrow", "conformance", "xsinfo", "xentest", "sqlversion"]) images[app] = (await buildImage(app)).xl;
-    const peer = join(mkdtempSync(join(tmpdir(), "gnt-peer-")), "gnt-peer");
-    execFileSync("gcc", ["-static", "-O2", "-Wall", "-o", peer, join(ROOT, "test", "xen", "gnt-peer.c")]);
-    tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
-    copyFileSync(peer, join(tb.shareDir, "xfer", "gnt-peer"));
-    // First in the boot, so it is domain 1: the case watches /local/domain/1/data. dom0
-    // writes data/w/external once the guest has set data/w/x = 1 and waits for that event.
-    await runBeside("xs-watch", { config: images.xentest, extra: "xs-watch" }, () =>
-      `d=/local/domain/$id/data/w
+  beforeAll(
+    async () => {
+      // Build before booting: a build error should not cost a boot.
+      for (const app of ["hello", "crash", "memgrow", "conformance", "xsinfo", "xentest", "sqlversion"])
+        images[app] = (await buildImage(app)).xl;
+      const peer = join(mkdtempSync(join(tmpdir(), "gnt-peer-")), "gnt-peer");
+      execFileSync("gcc", ["-static", "-O2", "-Wall", "-o", peer, join(ROOT, "test", "xen", "gnt-peer.c")]);
+      tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
+      copyFileSync(peer, join(tb.shareDir, "xfer", "gnt-peer"));
+      // First in the boot, so it is domain 1: the case watches /local/domain/1/data. dom0
+      // writes data/w/external once the guest has set data/w/x = 1 and waits for that event.
+      await runBeside(
+        "xs-watch",
+        { config: images.xentest, extra: "xs-watch" },
+        () =>
+          `d=/local/domain/$id/data/w
 for i in $(seq 1200); do [ "$(xenstore-read $d/x 2>/dev/null)" = 1 ] && break; sleep 0.05; done
-xenstore-write $d/external x && echo "domid $id"`);
-    // Second, so it is domain 2, which dom0's two pages are granted to before it starts
-    // (gnt-peer.c: one read-only, one writable); their refs go on its command line.
-    const offer = await tb.exec(`rm -f /tmp/gnt-done; /host/xfer/gnt-peer 2 /tmp/gnt-done </dev/null >/tmp/gnt.out 2>&1 &
+xenstore-write $d/external x && echo "domid $id"`,
+      );
+      // Second, so it is domain 2, which dom0's two pages are granted to before it starts
+      // (gnt-peer.c: one read-only, one writable); their refs go on its command line.
+      const offer = await tb.exec(`rm -f /tmp/gnt-done; /host/xfer/gnt-peer 2 /tmp/gnt-done </dev/null >/tmp/gnt.out 2>&1 &
 for i in $(seq 100); do grep -q refs /tmp/gnt.out && break; sleep 0.1; done; cat /tmp/gnt.out`);
-    const refs = /^refs (\d+) (\d+)$/m.exec(offer.output);
-    if (!refs) throw new Error(`gnt-peer in dom0 did not grant its pages: ${offer.output}`);
-    results.set("xentest-gnttab", await tb.run({ config: images.xentest, extra: `gnttab ${refs[1]} ${refs[2]}`, name: "xentest-gnttab", timeoutS: 120 }));
-    dom0.set("xentest-gnttab", await tb.exec("touch /tmp/gnt-done; for i in $(seq 50); do grep -q rw: /tmp/gnt.out && break; sleep 0.1; done; cat /tmp/gnt.out"));
-    // Third (domain 3): a write through a read-only mapping of dom0's page.
-    const offerRo = await tb.exec(`rm -f /tmp/gnt-done3; /host/xfer/gnt-peer 3 /tmp/gnt-done3 </dev/null >/tmp/gnt3.out 2>&1 &
+      const refs = /^refs (\d+) (\d+)$/m.exec(offer.output);
+      if (!refs) throw new Error(`gnt-peer in dom0 did not grant its pages: ${offer.output}`);
+      results.set(
+        "xentest-gnttab",
+        await tb.run({ config: images.xentest, extra: `gnttab ${refs[1]} ${refs[2]}`, name: "xentest-gnttab", timeoutS: 120 }),
+      );
+      dom0.set(
+        "xentest-gnttab",
+        await tb.exec("touch /tmp/gnt-done; for i in $(seq 50); do grep -q rw: /tmp/gnt.out && break; sleep 0.1; done; cat /tmp/gnt.out"),
+      );
+      // Third (domain 3): a write through a read-only mapping of dom0's page.
+      const offerRo = await tb.exec(`rm -f /tmp/gnt-done3; /host/xfer/gnt-peer 3 /tmp/gnt-done3 </dev/null >/tmp/gnt3.out 2>&1 &
 for i in $(seq 100); do grep -q refs /tmp/gnt3.out && break; sleep 0.1; done; cat /tmp/gnt3.out`);
-    const roRef = /^refs (\d+) \d+$/m.exec(offerRo.output)?.[1];
-    if (!roRef) throw new Error(`gnt-peer in dom0 did not grant its pages: ${offerRo.output}`);
-    results.set("xentest-gnttab-write-ro", await tb.run({ config: images.xentest, extra: `gnttab-write-ro ${roRef}`, name: "xentest-gnttab-write-ro", timeoutS: 120 }));
-    await tb.exec("touch /tmp/gnt-done3");
-    // The guest grants a page to dom0 (gnttab-export): dom0 reads the ref and the guest's
-    // domid from its data/export, maps the page with gntdev (gnt-peer.c "map"), checks the
-    // pattern, and answers in data/export/dom0 (mapped, then unmapped once the guest has
-    // seen end_access fail with -EBUSY and written data/export/guest = check-done).
-    await runBeside("xentest-gnttab-export", { config: images.xentest, extra: "gnttab-export" }, () =>
-      `d=/local/domain/$id/data/export
+      const roRef = /^refs (\d+) \d+$/m.exec(offerRo.output)?.[1];
+      if (!roRef) throw new Error(`gnt-peer in dom0 did not grant its pages: ${offerRo.output}`);
+      results.set(
+        "xentest-gnttab-write-ro",
+        await tb.run({ config: images.xentest, extra: `gnttab-write-ro ${roRef}`, name: "xentest-gnttab-write-ro", timeoutS: 120 }),
+      );
+      await tb.exec("touch /tmp/gnt-done3");
+      // The guest grants a page to dom0 (gnttab-export): dom0 reads the ref and the guest's
+      // domid from its data/export, maps the page with gntdev (gnt-peer.c "map"), checks the
+      // pattern, and answers in data/export/dom0 (mapped, then unmapped once the guest has
+      // seen end_access fail with -EBUSY and written data/export/guest = check-done).
+      await runBeside(
+        "xentest-gnttab-export",
+        { config: images.xentest, extra: "gnttab-export" },
+        () =>
+          `d=/local/domain/$id/data/export
 for i in $(seq 1200); do ref=$(xenstore-read $d/ref 2>/dev/null) && break; sleep 0.05; done
 [ -n "$ref" ] || { echo "no ref published"; exit 1; }
 gdom=$(xenstore-read $d/domid); echo "guest says ref $ref domid $gdom; xl says domid $id"
@@ -101,31 +121,37 @@ for i in $(seq 1200); do [ "$(xenstore-read $d/guest 2>/dev/null)" = check-done 
 echo "guest: $(xenstore-read $d/guest 2>/dev/null)"
 touch /tmp/gnt-release; wait $pid; rc=$?
 cat /tmp/gnt-map.out; echo "gnt-peer exit $rc"
-[ $rc = 0 ] && xenstore-write $d/dom0 unmapped || xenstore-write $d/dom0 failed`);
-    // What dom0 says about xsinfo's domain, read while it exists.
-    // (xsinfo "hold" waits for data/done before its result: the domain exists until then)
-    await runBeside("xsinfo", { config: images.xsinfo, extra: "hold" }, (domain) =>
-      `echo "domid: $id"; echo "name: $(xenstore-read /local/domain/$id/name)"; echo "vm: $(xenstore-read /local/domain/$id/vm)"; echo "xl: ${domain}"
-xenstore-write /local/domain/$id/data/done 1`);
-    const runs: [string, string, string | undefined][] = [
-      ["hello", "hello", undefined],
-      ["memgrow", "memgrow", undefined],
-      ["conformance", "conformance", undefined],
-      ["sqlversion", "sqlversion", undefined],
-      ["crash-unreachable", "crash", ""],
-      ["crash-oob", "crash", "oob"],
-      ["crash-div", "crash", "div"],
-      ["crash-abort", "crash", "abort"],
-      ["crash-stack", "crash", "stack"],
-      ["xentest-ring-wrap", "xentest", "ring-wrap"],
-      ["xentest-ring-notify", "xentest", "ring-notify"],
-      ["xentest-sleepers", "xentest", "sleepers"],
-      ["xentest-combinators", "xentest", "combinators"],
-      ["xentest-evtchn", "xentest", "evtchn"],
-    ];
-    for (const [key, app, extra] of runs)
-      results.set(key, await tb.run({ config: images[app], extra, name: key, timeoutS: 120 }));
-  }, (BOOT_S + 900 + 19 * 150) * 1000);
+[ $rc = 0 ] && xenstore-write $d/dom0 unmapped || xenstore-write $d/dom0 failed`,
+      );
+      // What dom0 says about xsinfo's domain, read while it exists.
+      // (xsinfo "hold" waits for data/done before its result: the domain exists until then)
+      await runBeside(
+        "xsinfo",
+        { config: images.xsinfo, extra: "hold" },
+        (domain) =>
+          `echo "domid: $id"; echo "name: $(xenstore-read /local/domain/$id/name)"; echo "vm: $(xenstore-read /local/domain/$id/vm)"; echo "xl: ${domain}"
+xenstore-write /local/domain/$id/data/done 1`,
+      );
+      const runs: [string, string, string | undefined][] = [
+        ["hello", "hello", undefined],
+        ["memgrow", "memgrow", undefined],
+        ["conformance", "conformance", undefined],
+        ["sqlversion", "sqlversion", undefined],
+        ["crash-unreachable", "crash", ""],
+        ["crash-oob", "crash", "oob"],
+        ["crash-div", "crash", "div"],
+        ["crash-abort", "crash", "abort"],
+        ["crash-stack", "crash", "stack"],
+        ["xentest-ring-wrap", "xentest", "ring-wrap"],
+        ["xentest-ring-notify", "xentest", "ring-notify"],
+        ["xentest-sleepers", "xentest", "sleepers"],
+        ["xentest-combinators", "xentest", "combinators"],
+        ["xentest-evtchn", "xentest", "evtchn"],
+      ];
+      for (const [key, app, extra] of runs) results.set(key, await tb.run({ config: images[app], extra, name: key, timeoutS: 120 }));
+    },
+    (BOOT_S + 900 + 19 * 150) * 1000,
+  );
 
   afterAll(async () => {
     if (tb) await tb.stop();
@@ -168,8 +194,13 @@ xenstore-write /local/domain/$id/data/done 1`);
     expect(xen.console).toBe(node.console); // entropy_fill(16) = 16 on both: the test bed's CPU has RDRAND
   });
 
-  const descend = ["assembly/apps/crash/main/descend", "assembly/apps/crash/main/descend",
-    "assembly/apps/crash/main/descend", "assembly/apps/crash/main/descend", "~start"];
+  const descend = [
+    "assembly/apps/crash/main/descend",
+    "assembly/apps/crash/main/descend",
+    "assembly/apps/crash/main/descend",
+    "assembly/apps/crash/main/descend",
+    "~start",
+  ];
   for (const [key, reason, frames] of [
     ["crash-unreachable", "unreachable executed", descend],
     ["crash-oob", "out of bounds memory access", descend],
@@ -201,7 +232,10 @@ xenstore-write /local/domain/$id/data/done 1`);
   /** The xentest case passed: no failed check, one result line last, a clean poweroff. */
   function expectPass(key: string) {
     const r = results.get(key)!;
-    expect(r.console.split("\n").filter((l) => l.startsWith("not ok")), summary(r)).toEqual([]);
+    expect(
+      r.console.split("\n").filter((l) => l.startsWith("not ok")),
+      summary(r),
+    ).toEqual([]);
     expect(r.console.trimEnd().split("\n").at(-1), summary(r)).toBe("TEST PASS");
     expect(r.outcome, summary(r)).toBe("poweroff");
     expect(r.verdict).toBe("pass");
@@ -213,7 +247,8 @@ xenstore-write /local/domain/$id/data/done 1`);
     const x = dom0.get("xsinfo")!;
     expect(x.status, x.output).toBe(0);
     const said = (text: string, key: string) => new RegExp(`^${key}: (.+)$`, "m").exec(text)?.[1];
-    for (const key of ["domid", "name", "vm"]) expect(said(r.console, key), `${key}\n${summary(r)}\ndom0: ${x.output}`).toBe(said(x.output, key));
+    for (const key of ["domid", "name", "vm"])
+      expect(said(r.console, key), `${key}\n${summary(r)}\ndom0: ${x.output}`).toBe(said(x.output, key));
     expect(said(r.console, "name")).toBe(r.domain);
     expect(Number(said(r.console, "domid"))).toBe(r.domid);
     expect(said(r.console, "vm")).toMatch(/^\/vm\/[0-9a-f-]{36}$/);
@@ -244,7 +279,11 @@ xenstore-write /local/domain/$id/data/done 1`);
     // case to wait for dom0's answer: it reads data/grant-result once, which only the
     // harness (whose backends run inside the guest's write) has written by then.
     const lines = r.console.split("\n");
-    for (let i = 1; i <= 17; i++) expect(lines.find((l) => l.startsWith(`ok ${i} `)), `check ${i}\n${summary(r)}`).toBeDefined();
+    for (let i = 1; i <= 17; i++)
+      expect(
+        lines.find((l) => l.startsWith(`ok ${i} `)),
+        `check ${i}\n${summary(r)}`,
+      ).toBeDefined();
     expect(r.console).toContain("ok 5 the mapped page shows dom0's frame");
     expect(r.outcome, summary(r)).toBe("poweroff");
     // The guest's write through its writable mapping reached dom0's page.

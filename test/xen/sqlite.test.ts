@@ -30,38 +30,41 @@ describe("SQLite under Xen", () => {
   let harnessRead: string;
   const tmp = mkdtempSync(join(tmpdir(), "xen-sqlite-"));
 
-  beforeAll(async () => {
-    const img = {
-      contacts: (await buildImage("contacts")).xl,
-      sqlvfs: (await buildImage("sqlvfs")).xl,
-      sqlstress: (await buildImage("sqlstress")).xl,
-    };
-    // A disk the harness writes, for the Xen guest to read.
-    harnessDisk = new Disk({ sectors: (MIB << 20) / 512 });
-    expect(last(runWasm({ wasm: wasmPath("sqlvfs"), cmdline: "write 120 777", disks: [harnessDisk] }).console)).toBe("TEST PASS");
-    harnessRead = runWasm({ wasm: wasmPath("sqlvfs"), cmdline: "read", disks: [harnessDisk] }).console;
-    writeFileSync(join(tmp, "harness.img"), harnessDisk.durable);
-    const foreign = Buffer.alloc(MIB << 20);
-    for (let i = 0; i < foreign.length; i += 4) foreign.writeUInt32LE((i * 2654435761) >>> 0, i);
-    writeFileSync(join(tmp, "foreign.img"), foreign);
+  beforeAll(
+    async () => {
+      const img = {
+        contacts: (await buildImage("contacts")).xl,
+        sqlvfs: (await buildImage("sqlvfs")).xl,
+        sqlstress: (await buildImage("sqlstress")).xl,
+      };
+      // A disk the harness writes, for the Xen guest to read.
+      harnessDisk = new Disk({ sectors: (MIB << 20) / 512 });
+      expect(last(runWasm({ wasm: wasmPath("sqlvfs"), cmdline: "write 120 777", disks: [harnessDisk] }).console)).toBe("TEST PASS");
+      harnessRead = runWasm({ wasm: wasmPath("sqlvfs"), cmdline: "read", disks: [harnessDisk] }).console;
+      writeFileSync(join(tmp, "harness.img"), harnessDisk.durable);
+      const foreign = Buffer.alloc(MIB << 20);
+      for (let i = 0; i < foreign.length; i += 4) foreign.writeUInt32LE((i * 2654435761) >>> 0, i);
+      writeFileSync(join(tmp, "foreign.img"), foreign);
 
-    tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
-    const run = (name: string, config: string, extra: string, disk: string) =>
-      tb.run({ config, extra, name, disks: [disk], timeoutS: 300 }).then((g) => (r[name] = g));
-    await tb.createDisk("contacts", { sizeMiB: 16 });
-    await run("contacts-1", img.contacts, "", "contacts");
-    await run("contacts-2", img.contacts, "", "contacts");
-    await tb.createDisk("vfs", { sizeMiB: MIB });
-    await run("vfs-write", img.sqlvfs, "write 150 900", "vfs");
-    await run("vfs-read", img.sqlvfs, "read", "vfs");
-    xenWritten = await tb.readDisk("vfs");
-    await tb.createDisk("harness", { from: join(tmp, "harness.img") });
-    await run("vfs-harness", img.sqlvfs, "read", "harness");
-    await tb.createDisk("foreign", { from: join(tmp, "foreign.img") });
-    await run("vfs-foreign", img.sqlvfs, "open", "foreign");
-    await tb.createDisk("stress", { sizeMiB: 32 });
-    await run("stress", img.sqlstress, STRESS, "stress");
-  }, (BOOT_S + 900 + 8 * 300) * 1000);
+      tb = await Testbed.start({ quiet: true, readyTimeoutS: BOOT_S });
+      const run = (name: string, config: string, extra: string, disk: string) =>
+        tb.run({ config, extra, name, disks: [disk], timeoutS: 300 }).then((g) => (r[name] = g));
+      await tb.createDisk("contacts", { sizeMiB: 16 });
+      await run("contacts-1", img.contacts, "", "contacts");
+      await run("contacts-2", img.contacts, "", "contacts");
+      await tb.createDisk("vfs", { sizeMiB: MIB });
+      await run("vfs-write", img.sqlvfs, "write 150 900", "vfs");
+      await run("vfs-read", img.sqlvfs, "read", "vfs");
+      xenWritten = await tb.readDisk("vfs");
+      await tb.createDisk("harness", { from: join(tmp, "harness.img") });
+      await run("vfs-harness", img.sqlvfs, "read", "harness");
+      await tb.createDisk("foreign", { from: join(tmp, "foreign.img") });
+      await run("vfs-foreign", img.sqlvfs, "open", "foreign");
+      await tb.createDisk("stress", { sizeMiB: 32 });
+      await run("stress", img.sqlstress, STRESS, "stress");
+    },
+    (BOOT_S + 900 + 8 * 300) * 1000,
+  );
 
   afterAll(async () => {
     if (tb) await tb.stop();
@@ -108,7 +111,8 @@ describe("SQLite under Xen", () => {
     const g = r["stress"];
     expect(g.outcome, summary(g)).toBe("poweroff");
     expect(last(g.console)).toBe("TEST PASS");
-    const sums = (s: string) => [...s.matchAll(/^sqlstress: size (\d+) iterations \d+ live (\d+) checksum (\d+)/gm)].map((m) => m.slice(1).join(" "));
+    const sums = (s: string) =>
+      [...s.matchAll(/^sqlstress: size (\d+) iterations \d+ live (\d+) checksum (\d+)/gm)].map((m) => m.slice(1).join(" "));
     const h = runWasm({ wasm: wasmPath("sqlstress"), cmdline: STRESS, disks: [new Disk({ sectors: 65536 })] });
     expect(sums(g.console)).toHaveLength(3);
     expect(sums(g.console)).toEqual(sums(h.console));

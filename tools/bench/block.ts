@@ -30,8 +30,20 @@ export function blockRows(xen: Map<string, number>, linux: Map<string, number>):
   const against = "dom0 Linux, O_DIRECT, same loop-backed file";
   const rows: Row[] = [];
   for (const [k, label] of WORKLOADS)
-    rows.push({ metric: `4 KiB ${label}, queue depth 1`, morgana: xen.get(`blk_${k}_iops`), baseline: linux.get(`blk_${k}_iops`), against, unit: "IOPS" });
+    rows.push({
+      metric: `4 KiB ${label}, queue depth 1`,
+      morgana: xen.get(`blk_${k}_iops`),
+      baseline: linux.get(`blk_${k}_iops`),
+      against,
+      unit: "IOPS",
+    });
   for (const [k, label] of WORKLOADS.filter(([k]) => k.startsWith("seq")))
-    rows.push({ metric: `4 KiB ${label} throughput`, morgana: xen.get(`blk_${k}_mibs`), baseline: linux.get(`blk_${k}_mibs`), against, unit: "MiB/s" });
+    rows.push({
+      metric: `4 KiB ${label} throughput`,
+      morgana: xen.get(`blk_${k}_mibs`),
+      baseline: linux.get(`blk_${k}_mibs`),
+      against,
+      unit: "MiB/s",
+    });
   return rows;
 }

@@ -27,26 +27,36 @@ if (values.help) {
 const ITER = integerOrExit("linux-check", USAGE, "--iterations", values.iterations, 1) ?? 50;
 const ALLOC = integerOrExit("linux-check", USAGE, "--alloc", values.alloc, 1) ?? 1_000_000;
 // record sizes in bytes, passed to sqlstress on the kernel command line
-const SIZES = values.sizes.split(",").map((z) => integerOrExit("linux-check", USAGE, "--sizes", z, 1, 1 << 20)!).join(",");
+const SIZES = values.sizes
+  .split(",")
+  .map((z) => integerOrExit("linux-check", USAGE, "--sizes", z, 1, 1 << 20)!)
+  .join(",");
 const SHOW_CONSOLE = values.console;
 const log = (s: string) => console.log(`[linux-check] ${s}`);
 const f = (v: number | undefined, d = 0) => (v === undefined ? "?" : v.toFixed(d));
 
 function timings(name: string, r: LinuxRun) {
   const t = r.timings;
-  if (!r.ok) log(`${name}: ${r.result.detail}${r.diagnostics ? `\n--- dom0 when the guest was stuck ---\n${r.diagnostics}` : ""}` +
-    `${r.result.dmesg.length ? `\n--- xl dmesg ---\n${r.result.dmesg.join("\n")}` : ""}\n--- xl log ---\n${r.result.xlLog.join("\n")}`);
-  log(`${name}: outcome ${r.outcome}, job exit ${r.jobExit ?? "?"}; xl create ${f(t.createMs)} ms, ` +
-    `request → first console line ${f(t.createToFirstLineMs)} ms, → init's first line ${f(t.createToInitMs)} ms, ` +
-    `kernel entry → init ${f(t.entryToInitMs)} ms, → job start ${f(t.entryToJobMs)} ms, job ${f(t.jobMs)} ms, whole run ${f(t.totalMs)} ms`);
+  if (!r.ok)
+    log(
+      `${name}: ${r.result.detail}${r.diagnostics ? `\n--- dom0 when the guest was stuck ---\n${r.diagnostics}` : ""}` +
+        `${r.result.dmesg.length ? `\n--- xl dmesg ---\n${r.result.dmesg.join("\n")}` : ""}\n--- xl log ---\n${r.result.xlLog.join("\n")}`,
+    );
+  log(
+    `${name}: outcome ${r.outcome}, job exit ${r.jobExit ?? "?"}; xl create ${f(t.createMs)} ms, ` +
+      `request → first console line ${f(t.createToFirstLineMs)} ms, → init's first line ${f(t.createToInitMs)} ms, ` +
+      `kernel entry → init ${f(t.entryToInitMs)} ms, → job start ${f(t.entryToJobMs)} ms, job ${f(t.jobMs)} ms, whole run ${f(t.totalMs)} ms`,
+  );
 }
 
 async function main(): Promise<number> {
   const t0 = Date.now();
   const b = await buildLinuxBaseline();
-  log(`built in ${Date.now() - t0} ms: kernel ${b.kernel} (${(b.sizes.kernel / 1024).toFixed(0)} KiB), initramfs ` +
-    `${(b.sizes.initrd / 1024).toFixed(0)} KiB (sqlstress ${(b.sizes.sqlstress / 1024).toFixed(0)} KiB, bench ` +
-    `${(b.sizes.bench / 1024).toFixed(0)} KiB static), SQLite ${b.sqliteVersion}`);
+  log(
+    `built in ${Date.now() - t0} ms: kernel ${b.kernel} (${(b.sizes.kernel / 1024).toFixed(0)} KiB), initramfs ` +
+      `${(b.sizes.initrd / 1024).toFixed(0)} KiB (sqlstress ${(b.sizes.sqlstress / 1024).toFixed(0)} KiB, bench ` +
+      `${(b.sizes.bench / 1024).toFixed(0)} KiB static), SQLite ${b.sqliteVersion}`,
+  );
   log("booting the test bed");
   const tb = await Testbed.start({ quiet: true });
   log(`dom0 ready in ${tb.timings.bootMs} ms`);
@@ -79,7 +89,10 @@ async function main(): Promise<number> {
   return bad ? 1 : 0;
 }
 
-main().then((c) => process.exit(c), (e) => {
-  console.error(`[linux-check] ${e.stack ?? e}`);
-  process.exit(1);
-});
+main().then(
+  (c) => process.exit(c),
+  (e) => {
+    console.error(`[linux-check] ${e.stack ?? e}`);
+    process.exit(1);
+  },
+);

@@ -79,7 +79,9 @@ async function sqliteObject(): Promise<{ obj: string; include: string; version: 
   const src = await amalgamation();
   const defs = SQLITE_NATIVE_DEFINES.map(([d]) => d);
   const obj = join(LINUX_CACHE, `sqlite3-${sha(SQLITE_INTEGRITY, defs.join(" "), await gcc())}.o`);
-  await cachedFile(obj, (tmp) => tool("gcc", ["-O2", "-c", ...defs, "-I", src, "-o", tmp, join(src, "sqlite3.c")], "compiling SQLite for Linux"));
+  await cachedFile(obj, (tmp) =>
+    tool("gcc", ["-O2", "-c", ...defs, "-I", src, "-o", tmp, join(src, "sqlite3.c")], "compiling SQLite for Linux"),
+  );
   return { obj, include: src, version: headerVersion(src) };
 }
 
@@ -89,8 +91,11 @@ export async function sqlstressBinary(): Promise<string> {
   const c = join(LINUX_SRC, "sqlstress.c");
   const out = join(LINUX_CACHE, `sqlstress-${sha(readFileSync(c), s.obj, SQLITE_NATIVE_DEFINES.join(" "))}`, "sqlstress");
   return cachedFile(out, async (tmp) => {
-    await tool("gcc", ["-O2", "-static", "-Wall", "-Werror", ...SQLITE_NATIVE_DEFINES.map(([d]) => d), "-I", s.include,
-      "-o", tmp, c, s.obj, "-lm"], "building sqlstress");
+    await tool(
+      "gcc",
+      ["-O2", "-static", "-Wall", "-Werror", ...SQLITE_NATIVE_DEFINES.map(([d]) => d), "-I", s.include, "-o", tmp, c, s.obj, "-lm"],
+      "building sqlstress",
+    );
   });
 }
 
@@ -116,8 +121,11 @@ export async function wasmBinary(wasm = wasmPath("bench"), name = "bench"): Prom
     // wasm2c's own output warns (unused helpers): -w for it, -Wall -Werror for ours
     await tool("gcc", ["-O2", "-c", "-w", ...inc, "-o", join(dir, "app.o"), c], "compiling the wasm2c output");
     await tool("gcc", ["-O2", "-c", "-w", ...inc, "-o", join(dir, "rt.o"), join(WASM2C_RT, "wasm-rt-impl.c")], "compiling wasm-rt-impl.c");
-    await tool("gcc", ["-O2", "-Wall", "-Werror", "-static", ...inc, "-o", tmp, host, join(dir, "app.o"), join(dir, "rt.o"), "-lm"],
-      "linking the wasm host");
+    await tool(
+      "gcc",
+      ["-O2", "-Wall", "-Werror", "-static", ...inc, "-o", tmp, host, join(dir, "app.o"), join(dir, "rt.o"), "-lm"],
+      "linking the wasm host",
+    );
   });
 }
 
@@ -138,7 +146,9 @@ function kernelModules(bootKey: string): string {
   const pkey = createHash("sha256").update(pins).digest("hex").slice(0, 16);
   const mods = join(TESTBED_CACHE, "root", pkey, "lib", "modules");
   if (!existsSync(mods)) throw new Error(`the test bed's unpacked kernel packages are missing (${mods}): run tools/testbed/setup.sh`);
-  const rels = readdirSync(mods).filter((d) => existsSync(join(mods, d, "kernel"))).sort();
+  const rels = readdirSync(mods)
+    .filter((d) => existsSync(join(mods, d, "kernel")))
+    .sort();
   if (rels.length === 0) throw new Error(`no kernel modules under ${mods}`);
   return join(mods, rels[rels.length - 1]);
 }
@@ -156,19 +166,36 @@ export async function buildLinuxBaseline(opts: { benchWasm?: string } = {}): Pro
     const p = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/sbin"].map((d) => join(d, name)).find((f) => isFile(f));
     return p ? fileSha(p) : "none";
   };
-  const key = sha(boot.key, mods, readFileSync(script), readFileSync(init), fileSha(sqlstress), fileSha(bench),
-    hostTool("busybox"), hostTool("mke2fs"));
+  const key = sha(
+    boot.key,
+    mods,
+    readFileSync(script),
+    readFileSync(init),
+    fileSha(sqlstress),
+    fileSha(bench),
+    hostTool("busybox"),
+    hostTool("mke2fs"),
+  );
   const initrd = join(LINUX_CACHE, `initrd-${key}.cpio.gz`);
   if (!existsSync(initrd)) {
     await cachedFile(initrd, (tmp) => tool("bash", [script, tmp, mods, init, sqlstress, bench], "building the Linux guest's initramfs"));
     // keep the three newest initramfs images (4+ MB each)
-    const old = readdirSync(LINUX_CACHE).filter((f) => /^initrd-[0-9a-f]+\.cpio\.gz$/.test(f))
-      .map((f) => ({ f, t: statSync(join(LINUX_CACHE, f)).mtimeMs })).sort((a, b) => b.t - a.t).slice(3);
+    const old = readdirSync(LINUX_CACHE)
+      .filter((f) => /^initrd-[0-9a-f]+\.cpio\.gz$/.test(f))
+      .map((f) => ({ f, t: statSync(join(LINUX_CACHE, f)).mtimeMs }))
+      .sort((a, b) => b.t - a.t)
+      .slice(3);
     for (const { f } of old) rmSync(join(LINUX_CACHE, f), { force: true });
   }
   return {
-    kernel: boot.vmlinuz, initrd,
-    sizes: { kernel: statSync(boot.vmlinuz).size, initrd: statSync(initrd).size, sqlstress: statSync(sqlstress).size, bench: statSync(bench).size },
+    kernel: boot.vmlinuz,
+    initrd,
+    sizes: {
+      kernel: statSync(boot.vmlinuz).size,
+      initrd: statSync(initrd).size,
+      sqlstress: statSync(sqlstress).size,
+      bench: statSync(bench).size,
+    },
     binaries: { sqlstress, bench },
     sqliteVersion: s.version,
   };
@@ -218,14 +245,21 @@ let diskSeq = 0;
 
 /** The xl config of the Linux guest (no disk line unless `disk`). */
 export function linuxXl(b: LinuxBaseline, job: string, memoryMiB = 128, disk = false): string {
-  if (/["'\n\\]/.test(job)) throw new Error(`job ${JSON.stringify(job)}: quotes, backslashes and newlines cannot go on the kernel command line`);
-  return [
-    `name = "linux-bench"`, `type = "pv"`, `kernel = "${b.kernel}"`, `ramdisk = "${b.initrd}"`,
-    `memory = ${memoryMiB}`, `vcpus = 1`,
-    // everything after "--" is init's argv
-    `extra = "console=hvc0 quiet loglevel=1 rdinit=/init -- ${job}"`,
-    ...(disk ? [`disk = [ 'format=raw, vdev=xvda, access=rw, target=linux-bench.img' ]`] : []),
-  ].join("\n") + "\n";
+  if (/["'\n\\]/.test(job))
+    throw new Error(`job ${JSON.stringify(job)}: quotes, backslashes and newlines cannot go on the kernel command line`);
+  return (
+    [
+      `name = "linux-bench"`,
+      `type = "pv"`,
+      `kernel = "${b.kernel}"`,
+      `ramdisk = "${b.initrd}"`,
+      `memory = ${memoryMiB}`,
+      `vcpus = 1`,
+      // everything after "--" is init's argv
+      `extra = "console=hvc0 quiet loglevel=1 rdinit=/init -- ${job}"`,
+      ...(disk ? [`disk = [ 'format=raw, vdev=xvda, access=rw, target=linux-bench.img' ]`] : []),
+    ].join("\n") + "\n"
+  );
 }
 
 /** Boots the Linux guest once in a running test bed and runs `job.cmd` in it. Never throws for
@@ -243,21 +277,31 @@ export async function runLinuxGuest(tb: Testbed, job: LinuxJob): Promise<LinuxRu
   let stuck: ReturnType<typeof setTimeout> | undefined;
   let diagnostics: string | undefined;
   const running = tb.launch({
-    configText: linuxXl(b, job.cmd, job.memoryMiB, disks.length > 0), disks, timeoutS: job.timeoutS ?? 600,
+    configText: linuxXl(b, job.cmd, job.memoryMiB, disks.length > 0),
+    disks,
+    timeoutS: job.timeoutS ?? 600,
     onLine: (l) => {
       const t = l.trim();
       if (initAt === undefined && /^linux-bench: init uptime/.test(t)) initAt = Date.now();
       // init powers off right after this line: a domain still around a minute later is stuck
       // somewhere in Xen or dom0; say where, and destroy it rather than wait for the timeout
       if (/^linux-bench: job exit /.test(t) && !stuck)
-        stuck = setTimeout(async () => {
-          const d = running.domain;
-          diagnostics = (await tb.exec(
-            // every command bounded: a dom0 that does not answer exec() in time ends the whole test bed
-            `timeout 20 xl list -v 2>&1; echo; ps -o pid,stat,args | awk '$2 ~ /D/'; echo; dmesg | tail -n 30; ` +
-            `timeout 60 xl destroy ${d} 2>&1`, 150,
-          ).catch((e) => ({ output: String(e) }))).output;
-        }, (job.stuckAfterS ?? 60) * 1000);
+        stuck = setTimeout(
+          async () => {
+            const d = running.domain;
+            diagnostics = (
+              await tb
+                .exec(
+                  // every command bounded: a dom0 that does not answer exec() in time ends the whole test bed
+                  `timeout 20 xl list -v 2>&1; echo; ps -o pid,stat,args | awk '$2 ~ /D/'; echo; dmesg | tail -n 30; ` +
+                    `timeout 60 xl destroy ${d} 2>&1`,
+                  150,
+                )
+                .catch((e) => ({ output: String(e) }))
+            ).output;
+          },
+          (job.stuckAfterS ?? 60) * 1000,
+        );
       job.onLine?.(l);
     },
   });
@@ -318,7 +362,9 @@ export interface SqlstressFigures {
 /** Parses sqlstress's lines (the AS app's and sqlstress.c's are the same). */
 export function parseSqlstress(text: string): SqlstressFigures {
   const sizes: SqlstressFigures["sizes"] = [];
-  let totalMs: number | undefined, pass = false, failure: string | undefined;
+  let totalMs: number | undefined,
+    pass = false,
+    failure: string | undefined;
   for (const raw of text.split("\n")) {
     const l = raw.trim();
     let m: RegExpExecArray | null;

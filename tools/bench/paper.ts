@@ -72,12 +72,17 @@ export async function runPaper(o: PaperOptions): Promise<{ results: PaperResults
   log("booting the test bed");
   const tb = await Testbed.start({ quiet: true });
   const tbInfo = { dom0Ready: `${(tb.timings.bootMs / 1000).toFixed(1)} s` };
-  let mStress = parseSqlstress(""), lStress = parseSqlstress("");
-  let mAlloc = new Map<string, number>(), lAlloc = new Map<string, number>();
+  let mStress = parseSqlstress(""),
+    lStress = parseSqlstress("");
+  let mAlloc = new Map<string, number>(),
+    lAlloc = new Map<string, number>();
   const boot: PaperResults["boot"] = { morgana: {}, linux: {} };
   try {
     // Boot: the bench image (entry job) vs the Linux domU, twice each, alternating; medians.
-    const mine: number[] = [], theirs: number[] = [], mEntry: number[] = [], lEntry: number[] = [];
+    const mine: number[] = [],
+      theirs: number[] = [],
+      mEntry: number[] = [],
+      lEntry: number[] = [];
     for (let i = 0; i < 2; i++) {
       const m = await tb.run({ config: img.bench.xl, extra: "entry", timeoutS: 120 });
       if (m.outcome !== "poweroff") problem(`bench entry under Xen: ${m.detail}`);
@@ -156,15 +161,24 @@ export async function runPaper(o: PaperOptions): Promise<{ results: PaperResults
       wasm2c: version("/usr/bin/wasm2c", ["--version"], /(\S+)/),
       gcc: version("gcc", ["--version"], /\) (\S+)/),
       clang: version("clang-14", ["--version"], /version (\S+)/),
-      "Morgana": JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version,
+      Morgana: JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version,
     },
     sql: { iterations: ITER, rows },
-    alloc: { strings: STRINGS, morgana: allocCurve(mAlloc, STRINGS), linuxNative: allocCurve(lAlloc, STRINGS), node: allocCurve(nodeAlloc, STRINGS) },
+    alloc: {
+      strings: STRINGS,
+      morgana: allocCurve(mAlloc, STRINGS),
+      linuxNative: allocCurve(lAlloc, STRINGS),
+      node: allocCurve(nodeAlloc, STRINGS),
+    },
     images: ["hello", "bench", "contacts", "sqlstress"].map((name) => ({ name, bytes: img[name].sizes.image })),
     linuxImage: { kernel: linux.sizes.kernel, initrd: linux.sizes.initrd },
     boot,
     notes: [
-      ...(o.full ? [] : [`A quick run: ${ITER} transactions per size (the paper: 5,000) and ${STRINGS.toLocaleString("en-GB")} strings (the paper: 100 million); \`--full\` runs the paper's sizes.`]),
+      ...(o.full
+        ? []
+        : [
+            `A quick run: ${ITER} transactions per size (the paper: 5,000) and ${STRINGS.toLocaleString("en-GB")} strings (the paper: 100 million); \`--full\` runs the paper's sizes.`,
+          ]),
       `Node's entry → main for the same wasm (instantiate → main, host CPU): ${(hentry.get("entry_to_main_us") ?? NaN).toFixed(0)} µs.`,
       ...notes,
     ],

@@ -16,12 +16,16 @@ function section(md: string, name: RegExp): string {
   const i = lines.findIndex((l) => l.startsWith("## ") && name.test(l));
   if (i < 0) throw new Error(`results.md has no section matching ${name}: is it a paper-bench results file?`);
   const j = lines.findIndex((l, k) => k > i && l.startsWith("## "));
-  return lines.slice(i + 1, j < 0 ? undefined : j).join("\n").trim();
+  return lines
+    .slice(i + 1, j < 0 ? undefined : j)
+    .join("\n")
+    .trim();
 }
 
 /** Markdown tables (and image lines) of a section, without its prose. */
 function tablesOf(body: string, dir: string): string {
-  return body.split("\n\n")
+  return body
+    .split("\n\n")
     .filter((p) => p.startsWith("|") || p.startsWith("!["))
     .map((p) => p.replace(/\]\((?!https?:)([^)]+)\)/g, (_, f) => `](${dir}/${f})`))
     .join("\n\n");
@@ -42,7 +46,8 @@ export function readmeSection(readme: string, resultsMd: string, dir: string): s
   const tx = /^([\d,]+) transactions per record size/m.exec(section(resultsMd, /^## SQL stress/))?.[1];
   const strings = /^([\d,]+) strings/m.exec(section(resultsMd, /^## Memory allocation/))?.[1];
   if (!tx || !strings) throw new Error("results.md does not say how many transactions and strings it ran");
-  const sqlIntro = "SQL stress (Figure 3): one insert, update or delete per transaction, the whole table\n" +
+  const sqlIntro =
+    "SQL stress (Figure 3): one insert, update or delete per transaction, the whole table\n" +
     "read back and compared after each commit; all three runs end in the same state.";
   const out = [
     `${intro} Latest: [${dir}](${dir}/results.md)`,
@@ -71,13 +76,20 @@ export function readmeSection(readme: string, resultsMd: string, dir: string): s
 
 if (process.argv[1] && basename(process.argv[1]).startsWith("readme")) {
   const USAGE = "usage: npx tsx tools/bench/readme.ts results/<dir>";
-  const { values, positionals } = parseOrExit("readme", USAGE, { allowPositionals: true, options: { help: { type: "boolean", short: "h" } } });
+  const { values, positionals } = parseOrExit("readme", USAGE, {
+    allowPositionals: true,
+    options: { help: { type: "boolean", short: "h" } },
+  });
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
   }
   if (positionals.length !== 1) {
-    reportUsage("readme", USAGE, positionals.length ? `one results folder at a time (got ${positionals.join(", ")})` : "no results folder given");
+    reportUsage(
+      "readme",
+      USAGE,
+      positionals.length ? `one results folder at a time (got ${positionals.join(", ")})` : "no results folder given",
+    );
     process.exit(1);
   }
   const arg = positionals[0];

@@ -34,7 +34,10 @@ export interface PaperResults {
   notes: string[];
 }
 
-const num = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? "—" : v.toLocaleString("en-GB", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const num = (v: number | undefined, digits = 0) =>
+  v === undefined || !Number.isFinite(v)
+    ? "—"
+    : v.toLocaleString("en-GB", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const ratio = (a?: number, b?: number) => {
   if (a === undefined || b === undefined || !b) return "—";
   const r = a / b;
@@ -43,7 +46,11 @@ const ratio = (a?: number, b?: number) => {
 const kib = (n: number) => `${num(n / 1024, 1)} KiB`;
 
 function table(head: string[], rows: string[][]): string {
-  return [`| ${head.join(" | ")} |`, `| ${head.map((h, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+  return [
+    `| ${head.join(" | ")} |`,
+    `| ${head.map((h, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
 }
 
 export function sizeLabel(bytes: number): string {
@@ -55,51 +62,103 @@ export function renderMarkdown(r: PaperResults): string {
   const out: string[] = [];
   out.push(`# Morgana vs Linux on Xen — the paper's evaluation, reproduced (${r.date}, ${r.mode} run)`);
   out.push("");
-  out.push("Every figure below comes from one run on one machine: Morgana unikernels and a Linux PV domU on the same Xen, in the same test-bed boot, with the same wasm also run in the Node harness. Under QEMU TCG (no hardware virtualisation here) absolute times are far slower than on hardware; the ratios between guests of the same run are what count.");
+  out.push(
+    "Every figure below comes from one run on one machine: Morgana unikernels and a Linux PV domU on the same Xen, in the same test-bed boot, with the same wasm also run in the Node harness. Under QEMU TCG (no hardware virtualisation here) absolute times are far slower than on hardware; the ratios between guests of the same run are what count.",
+  );
   out.push("");
   out.push("## SQL stress (paper Figure 3)");
   out.push("");
-  out.push(`${num(r.sql.iterations)} transactions per record size (insert, update or delete of one record), the whole table read back and compared after every commit. Morgana: SQLite in the unikernel on its block-device VFS over blkfront. Linux: the same SQLite version compiled natively, on ext4, in a Linux PV domU with the same kind of disk. Harness: the unikernel's wasm in Node against the emulated blkback (memory-backed).`);
+  out.push(
+    `${num(r.sql.iterations)} transactions per record size (insert, update or delete of one record), the whole table read back and compared after every commit. Morgana: SQLite in the unikernel on its block-device VFS over blkfront. Linux: the same SQLite version compiled natively, on ext4, in a Linux PV domU with the same kind of disk. Harness: the unikernel's wasm in Node against the emulated blkback (memory-backed).`,
+  );
   out.push("");
-  out.push(table(["record size", "Morgana (ms)", "Linux domU (ms)", "harness (ms)", "Morgana / Linux", "same final state"],
-    r.sql.rows.map((x) => [sizeLabel(x.size), num(x.morgana), num(x.linux), num(x.harness), ratio(x.morgana, x.linux), x.checksumsAgree ? "yes" : "**no**"])));
-  const tot = (k: "morgana" | "linux" | "harness") => r.sql.rows.every((x) => x[k] !== undefined) ? r.sql.rows.reduce((s, x) => s + x[k]!, 0) : undefined;
-  out.push(`| **total** | ${num(tot("morgana"))} | ${num(tot("linux"))} | ${num(tot("harness"))} | ${ratio(tot("morgana"), tot("linux"))} | |`);
+  out.push(
+    table(
+      ["record size", "Morgana (ms)", "Linux domU (ms)", "harness (ms)", "Morgana / Linux", "same final state"],
+      r.sql.rows.map((x) => [
+        sizeLabel(x.size),
+        num(x.morgana),
+        num(x.linux),
+        num(x.harness),
+        ratio(x.morgana, x.linux),
+        x.checksumsAgree ? "yes" : "**no**",
+      ]),
+    ),
+  );
+  const tot = (k: "morgana" | "linux" | "harness") =>
+    r.sql.rows.every((x) => x[k] !== undefined) ? r.sql.rows.reduce((s, x) => s + x[k]!, 0) : undefined;
+  out.push(
+    `| **total** | ${num(tot("morgana"))} | ${num(tot("linux"))} | ${num(tot("harness"))} | ${ratio(tot("morgana"), tot("linux"))} | |`,
+  );
   out.push("");
   out.push("![SQL stress](fig3-sql.svg)");
   out.push("");
   out.push("## Memory allocation (paper Figure 4)");
   out.push("");
-  out.push(`${num(r.alloc.strings)} strings of 8 to 135 characters, a window of 1,024 kept alive (garbage-collector work), by the same wasm module (assembly/apps/bench, job alloc:N): in the unikernel under Xen, compiled by wasm2c into a native Linux process in the Linux domU, and in Node on the host.`);
+  out.push(
+    `${num(r.alloc.strings)} strings of 8 to 135 characters, a window of 1,024 kept alive (garbage-collector work), by the same wasm module (assembly/apps/bench, job alloc:N): in the unikernel under Xen, compiled by wasm2c into a native Linux process in the Linux domU, and in Node on the host.`,
+  );
   out.push("");
   const lastMs = (c: Curve) => (c.length ? c[c.length - 1][1] : undefined);
   const a = r.alloc;
-  out.push(table(["platform", "total (ms)", "per string (ns)", "vs unikernel"], [
-    ["Morgana unikernel (Xen PV)", num(lastMs(a.morgana)), num(perString(a.morgana), 1), "1.00×"],
-    ["wasm2c native, Linux domU (Xen PV)", num(lastMs(a.linuxNative)), num(perString(a.linuxNative), 1), ratio(lastMs(a.linuxNative), lastMs(a.morgana))],
-    ["Node (host, not under Xen)", num(lastMs(a.node)), num(perString(a.node), 1), ratio(lastMs(a.node), lastMs(a.morgana))],
-  ]));
+  out.push(
+    table(
+      ["platform", "total (ms)", "per string (ns)", "vs unikernel"],
+      [
+        ["Morgana unikernel (Xen PV)", num(lastMs(a.morgana)), num(perString(a.morgana), 1), "1.00×"],
+        [
+          "wasm2c native, Linux domU (Xen PV)",
+          num(lastMs(a.linuxNative)),
+          num(perString(a.linuxNative), 1),
+          ratio(lastMs(a.linuxNative), lastMs(a.morgana)),
+        ],
+        ["Node (host, not under Xen)", num(lastMs(a.node)), num(perString(a.node), 1), ratio(lastMs(a.node), lastMs(a.morgana))],
+      ],
+    ),
+  );
   out.push("");
   out.push("![Allocation](fig4-alloc.svg)");
   out.push("");
   out.push("## Image size");
   out.push("");
   const linuxTotal = r.linuxImage.kernel + r.linuxImage.initrd;
-  out.push(table(["image", "size", "vs Linux kernel + initramfs"], [
-    ...r.images.map((i) => [`Morgana: ${i.name}`, kib(i.bytes), ratio(i.bytes, linuxTotal)]),
-    ["Linux: kernel (vmlinuz)", kib(r.linuxImage.kernel), ratio(r.linuxImage.kernel, linuxTotal)],
-    ["Linux: initramfs (busybox, sqlstress, bench)", kib(r.linuxImage.initrd), ratio(r.linuxImage.initrd, linuxTotal)],
-  ]));
+  out.push(
+    table(
+      ["image", "size", "vs Linux kernel + initramfs"],
+      [
+        ...r.images.map((i) => [`Morgana: ${i.name}`, kib(i.bytes), ratio(i.bytes, linuxTotal)]),
+        ["Linux: kernel (vmlinuz)", kib(r.linuxImage.kernel), ratio(r.linuxImage.kernel, linuxTotal)],
+        ["Linux: initramfs (busybox, sqlstress, bench)", kib(r.linuxImage.initrd), ratio(r.linuxImage.initrd, linuxTotal)],
+      ],
+    ),
+  );
   out.push("");
   out.push("## Boot");
   out.push("");
   const b = r.boot;
-  out.push(table(["", "Morgana (bench image)", "Linux domU", "Morgana / Linux"], [
-    ["xl create → first console line (ms)", num(b.morgana.createToFirstLineMs), num(b.linux.createToFirstLineMs), ratio(b.morgana.createToFirstLineMs, b.linux.createToFirstLineMs)],
-    ["guest entry → main (ms)", num(b.morgana.entryToMainMs, 1), num(b.linux.entryToMainMs, 1), ratio(b.morgana.entryToMainMs, b.linux.entryToMainMs)],
-  ]));
+  out.push(
+    table(
+      ["", "Morgana (bench image)", "Linux domU", "Morgana / Linux"],
+      [
+        [
+          "xl create → first console line (ms)",
+          num(b.morgana.createToFirstLineMs),
+          num(b.linux.createToFirstLineMs),
+          ratio(b.morgana.createToFirstLineMs, b.linux.createToFirstLineMs),
+        ],
+        [
+          "guest entry → main (ms)",
+          num(b.morgana.entryToMainMs, 1),
+          num(b.linux.entryToMainMs, 1),
+          ratio(b.morgana.entryToMainMs, b.linux.entryToMainMs),
+        ],
+      ],
+    ),
+  );
   out.push("");
-  out.push("Guest entry → main: Morgana's PV entry point to the app's first statement (guest clock); Linux's kernel start to its init (/proc/uptime at the top of init).");
+  out.push(
+    "Guest entry → main: Morgana's PV entry point to the app's first statement (guest clock); Linux's kernel start to its init (/proc/uptime at the top of init).",
+  );
   out.push("");
   out.push("## Set-up");
   out.push("");
@@ -136,8 +195,20 @@ export interface Series {
 }
 
 /** A line chart in the paper's style: axes, ticks, a legend; x optionally logarithmic. */
-export function svgChart(o: { title: string; xLabel: string; yLabel: string; xLog?: boolean; series: Series[]; xTicks?: [number, string][] }): string {
-  const W = 640, H = 400, L = 70, R = 20, T = 40, B = 60;
+export function svgChart(o: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  xLog?: boolean;
+  series: Series[];
+  xTicks?: [number, string][];
+}): string {
+  const W = 640,
+    H = 400,
+    L = 70,
+    R = 20,
+    T = 40,
+    B = 60;
   const pts = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const xs = pts.map((p) => p[0]);
   const ys = pts.map((p) => p[1]);
@@ -149,7 +220,9 @@ export function svgChart(o: { title: string; xLabel: string; yLabel: string; xLo
   const sy = (y: number) => H - B - (y / yMax) * (H - T - B);
   const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
   const g: string[] = [];
-  g.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  g.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   g.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   g.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(o.title)}</text>`);
   // y grid and ticks
@@ -170,11 +243,15 @@ export function svgChart(o: { title: string; xLabel: string; yLabel: string; xLo
   o.series.forEach((s, i) => {
     const p = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (p.length) {
-      g.push(`<polyline fill="none" stroke="${s.colour}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""} points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")}"/>`);
+      g.push(
+        `<polyline fill="none" stroke="${s.colour}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""} points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")}"/>`,
+      );
       for (const [x, y] of p) g.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${s.colour}"/>`);
     }
     const ly = T + 8 + i * 18;
-    g.push(`<line x1="${L + 12}" x2="${L + 40}" y1="${ly}" y2="${ly}" stroke="${s.colour}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`);
+    g.push(
+      `<line x1="${L + 12}" x2="${L + 40}" y1="${ly}" y2="${ly}" stroke="${s.colour}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`,
+    );
     g.push(`<text x="${L + 46}" y="${ly + 4}">${esc(s.name)}${p.length ? "" : " (no data)"}</text>`);
   });
   g.push("</svg>");
@@ -196,7 +273,8 @@ function fmtTick(v: number): string {
 
 /** The two figures. */
 export function figures(r: PaperResults): { fig3: string; fig4: string } {
-  const s = (k: "morgana" | "linux" | "harness") => r.sql.rows.filter((x) => x[k] !== undefined).map((x) => [x.size, x[k]! / 1000] as [number, number]);
+  const s = (k: "morgana" | "linux" | "harness") =>
+    r.sql.rows.filter((x) => x[k] !== undefined).map((x) => [x.size, x[k]! / 1000] as [number, number]);
   const fig3 = svgChart({
     title: `SQL stress: ${r.sql.iterations.toLocaleString("en-GB")} transactions per record size`,
     xLabel: "record size (bytes, log scale)",

@@ -31,7 +31,14 @@ export function vfsChecksumRows(wasm: string, o: VfsBenchOptions = {}): Row[] {
   const runs = [figures(false), figures(true), figures(false), figures(true)];
   const best = (plain: boolean, k: string) => Math.min(...runs.filter((_, i) => (i % 2 === 1) === plain).map((f) => f.get(k) ?? NaN));
   const against = "same workload, disk without checksums (layout v1), same run";
-  const row = (metric: string, k: string, unit: string): Row => ({ metric, morgana: best(false, k), baseline: best(true, k), against, unit, lowerIsBetter: true });
+  const row = (metric: string, k: string, unit: string): Row => ({
+    metric,
+    morgana: best(false, k),
+    baseline: best(true, k),
+    against,
+    unit,
+    lowerIsBetter: true,
+  });
   return [
     row(`SQLite commit (${size} B row, insert or update), with checksums`, "commit_us", "µs"),
     row("  write requests per commit", "commit_writes", "req"),

@@ -54,7 +54,10 @@ export function caseSeed(session: number, i: number): number {
 
 /** The last line of the console that is a result line. */
 function resultLine(console: string): string | undefined {
-  return console.split("\n").filter((l) => /^(TEST PASS|FAIL:|SKIP)/.test(l)).pop();
+  return console
+    .split("\n")
+    .filter((l) => /^(TEST PASS|FAIL:|SKIP)/.test(l))
+    .pop();
 }
 
 /** How a run ended, before any data check: trap, hang (the harness's deadlock detector), or its result line. */
@@ -65,7 +68,12 @@ function classify(r: RunResult, wrongData: RegExp): { verdict: Verdict; detail: 
   if (line && wrongData.test(line)) return { verdict: "wrong-data", detail: line };
   if (line?.startsWith("TEST PASS")) return { verdict: "ok", detail: line };
   // A failure must say what went wrong: a result line, a panic or a FATAL line.
-  const said = line ?? r.console.split("\n").filter((l) => /^(panic|FATAL|abort):/.test(l)).pop();
+  const said =
+    line ??
+    r.console
+      .split("\n")
+      .filter((l) => /^(panic|FATAL|abort):/.test(l))
+      .pop();
   if (said && said.length > 12) return { verdict: "clear-error", detail: said };
   return { verdict: "trap", detail: `ended (${r.detail}) without saying why: ${JSON.stringify(r.console.slice(-300))}` };
 }
@@ -93,10 +101,12 @@ export function blkifCase(seed: number): CaseResult {
     if (m) {
       const { kind, v } = m;
       if (kind === "id") rsp.id = BigInt.asUintN(64, BigInt(v) * 0x100000001n);
-      else if (kind === "id-near") rsp.id = BigInt(v % 70); // often a slot in use, maybe this very one
+      else if (kind === "id-near")
+        rsp.id = BigInt(v % 70); // often a slot in use, maybe this very one
       else if (kind === "op") rsp.op = (rsp.op + 1 + (v % 255)) % 256;
       else if (kind === "status") rsp.status = [-1, -2, 1, 2, 7, -32768, 32767][v % 7];
-      else if (kind === "dup" && prev !== undefined) rsp.id = prev; // a second answer to a settled request
+      else if (kind === "dup" && prev !== undefined)
+        rsp.id = prev; // a second answer to a settled request
       else if (kind === "prod-jump") {
         // Once this response is on the ring, rsp_prod jumps: backwards, a little, or far ahead.
         const delta = [-3, -1, 1, 2, 5, 31, 32, 33, 1000, 2 ** 31][v % 10];
@@ -174,7 +184,8 @@ export function xenstoreCase(seed: number): CaseResult {
   let lied = false;
   let n = 0;
   const enc = new TextEncoder();
-  const event = (path: string, token: string) => encodeMsg({ type: XS.WATCH_EVENT, reqId: 0, txId: 0, payload: enc.encode(`${path}\0${token}\0`) });
+  const event = (path: string, token: string) =>
+    encodeMsg({ type: XS.WATCH_EVENT, reqId: 0, txId: 0, payload: enc.encode(`${path}\0${token}\0`) });
   const randomBytes = (len: number) => Uint8Array.from({ length: len }, () => r.int(256));
   const concat = (parts: Uint8Array[]) => {
     const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
@@ -203,7 +214,11 @@ export function xenstoreCase(seed: number): CaseResult {
           dv.setUint32(4, (req.reqId + 1000 + r.int(2 ** 30)) >>> 0, true);
           return copy;
         case "wrong-type":
-          dv.setUint32(0, r.pick([XS.ERROR, XS.WATCH_EVENT, XS.DIRECTORY, XS.READ, XS.WRITE, 99, 2 ** 31].filter((t) => t !== req.type)), true);
+          dv.setUint32(
+            0,
+            r.pick([XS.ERROR, XS.WATCH_EVENT, XS.DIRECTORY, XS.READ, XS.WRITE, 99, 2 ** 31].filter((t) => t !== req.type)),
+            true,
+          );
           return copy;
         case "none":
           return new Uint8Array(0);
@@ -277,7 +292,11 @@ function baseDisks(plain: boolean): Base[] {
 function extents(img: Uint8Array): Record<string, [number, number]> {
   const dv = new DataView(img.buffer, img.byteOffset, 4096);
   const u = (o: number) => Number(dv.getBigUint64(o, true));
-  const out: Record<string, [number, number]> = { superblock: [0, 2], journal: [u(40), u(48)], database: [u(56), Math.ceil(u(72) / 4096) || u(64)] };
+  const out: Record<string, [number, number]> = {
+    superblock: [0, 2],
+    journal: [u(40), u(48)],
+    database: [u(56), Math.ceil(u(72) / 4096) || u(64)],
+  };
   if (u(160) > 0) out.checksums = [u(152), u(160)];
   return out;
 }
@@ -317,7 +336,8 @@ export function diskCase(seed: number, plain = false): CaseResult {
   // sqlvfs passes when SQLite read every row: then they must be the rows written.
   if (c.verdict === "ok") {
     const got = rowsLine(run.console);
-    if (got !== b.expect) return { target: "disk", seed, verdict: "wrong-data", what, detail: `read "${got}", but the disk holds "${b.expect}"` };
+    if (got !== b.expect)
+      return { target: "disk", seed, verdict: "wrong-data", what, detail: `read "${got}", but the disk holds "${b.expect}"` };
   }
   return { target: "disk", seed, what, ...c };
 }

@@ -34,7 +34,11 @@ class Runner {
     w.unref();
     return w;
   }
-  run(target: Target, seed: number, timeoutMs: number): Promise<CaseResult | { target: Target; seed: number; verdict: string; what: string; detail: string }> {
+  run(
+    target: Target,
+    seed: number,
+    timeoutMs: number,
+  ): Promise<CaseResult | { target: Target; seed: number; verdict: string; what: string; detail: string }> {
     const w = (this.worker ??= this.spawn());
     return new Promise((resolve) => {
       const done = (r: any) => {
@@ -77,7 +81,9 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
     (perTarget[res.target] ??= {})[res.verdict] = (perTarget[res.target]?.[res.verdict] ?? 0) + 1;
     if (BAD.has(res.verdict)) {
       failures.push(res);
-      log(`FUZZ ${res.verdict.toUpperCase()}: ${res.target} seed ${res.seed}: ${res.what}\n  ${res.detail}\n  replay: npm run fuzz -- --replay ${res.target}:${res.seed}`);
+      log(
+        `FUZZ ${res.verdict.toUpperCase()}: ${res.target} seed ${res.seed}: ${res.what}\n  ${res.detail}\n  replay: npm run fuzz -- --replay ${res.target}:${res.seed}`,
+      );
     }
   };
   try {
@@ -99,7 +105,12 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
     await runner.close();
   }
   const per = Object.entries(perTarget)
-    .map(([t, c]) => `${t} ${Object.entries(c).map(([v, n]) => `${v} ${n}`).join(", ")}`)
+    .map(
+      ([t, c]) =>
+        `${t} ${Object.entries(c)
+          .map(([v, n]) => `${v} ${n}`)
+          .join(", ")}`,
+    )
     .join("; ");
   const line = `fuzz: ${runs} runs (seed ${o.seed}): ${VERDICTS.map((v) => `${counts[v]} ${v}`).join(", ")}${counts["host-error"] ? `, ${counts["host-error"]} host-error` : ""} [${per}]`;
   log(line);

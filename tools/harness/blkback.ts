@@ -128,10 +128,12 @@ export class Disk {
 
   constructor(readonly opts: DiskOptions = {}) {
     this.sectorSize = opts.sectorSize ?? 512;
-    if (this.sectorSize !== 512 && this.sectorSize !== 4096) throw new Error(`disk: sector size ${this.sectorSize} is neither 512 nor 4096`);
+    if (this.sectorSize !== 512 && this.sectorSize !== 4096)
+      throw new Error(`disk: sector size ${this.sectorSize} is neither 512 nor 4096`);
     this.readOnly = opts.readOnly ?? false;
-    const init = opts.file ? readFileSync(opts.file) : opts.bytes ?? new Uint8Array((opts.sectors ?? 2048) * 512);
-    if (init.length % this.sectorSize !== 0) throw new Error(`disk: ${init.length} bytes is not a whole number of ${this.sectorSize}-byte sectors`);
+    const init = opts.file ? readFileSync(opts.file) : (opts.bytes ?? new Uint8Array((opts.sectors ?? 2048) * 512));
+    if (init.length % this.sectorSize !== 0)
+      throw new Error(`disk: ${init.length} bytes is not a whole number of ${this.sectorSize}-byte sectors`);
     this.durable = new Uint8Array(init);
     this.current = this.durable.slice();
   }
@@ -307,7 +309,8 @@ export class VbdBackend {
     if (this.xb.neverClose && (fe === XenbusState.Closing || fe === XenbusState.Closed)) return;
     // As xen-blkback: Closing is acknowledged, the ring is unmapped only at the frontend's Closed.
     if (fe === XenbusState.Initialised && this.state() === XenbusState.InitWait) this.connect();
-    else if (fe === XenbusState.Closing && this.state() !== XenbusState.Closed) this.dom.xenstored.write(`${this.backend}/state`, String(XenbusState.Closing));
+    else if (fe === XenbusState.Closing && this.state() !== XenbusState.Closed)
+      this.dom.xenstored.write(`${this.backend}/state`, String(XenbusState.Closing));
     else if (fe === XenbusState.Closed) {
       const late = this.faults.unmapDelayMs ?? 0;
       if (late > 0) this.dom.schedule(this.dom.monotonicNs() + BigInt(late * 1e6), () => this.disconnect());
@@ -379,7 +382,7 @@ export class VbdBackend {
 
   private ringRead(off: number, len: number): Uint8Array {
     const out = new Uint8Array(len);
-    for (let i = 0; i < len; ) {
+    for (let i = 0; i < len;) {
       const p = Math.floor((off + i) / PAGE);
       const o = (off + i) % PAGE;
       const n = Math.min(len - i, PAGE - o);
@@ -390,7 +393,7 @@ export class VbdBackend {
   }
 
   private ringWrite(off: number, bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; ) {
+    for (let i = 0; i < bytes.length;) {
       const p = Math.floor((off + i) / PAGE);
       const o = (off + i) % PAGE;
       const n = Math.min(bytes.length - i, PAGE - o);
@@ -420,7 +423,7 @@ export class VbdBackend {
     for (;;) {
       const batch: Req[] = [];
       const prod = this.u32(0);
-      if (((prod - this.reqCons) >>> 0) > this.nrEnts) {
+      if ((prod - this.reqCons) >>> 0 > this.nrEnts) {
         this.errors.push(`req_prod ${prod} is more than ${this.nrEnts} past req_cons ${this.reqCons}: the ring is corrupt`);
         this.broken = true;
         return;
@@ -446,7 +449,15 @@ export class VbdBackend {
       const nr = dv.getUint16(2, true);
       const grefs: number[] = [];
       for (let i = 0; i < MAX_INDIRECT_PAGES; i++) grefs.push(dv.getUint32(28 + 4 * i, true));
-      const req: Req = { op, rwOp: b[1], indirect: true, id: dv.getBigUint64(8, true), sector: dv.getBigUint64(16, true), handle: dv.getUint16(24, true), segs: [] };
+      const req: Req = {
+        op,
+        rwOp: b[1],
+        indirect: true,
+        id: dv.getBigUint64(8, true),
+        sector: dv.getBigUint64(16, true),
+        handle: dv.getUint16(24, true),
+        segs: [],
+      };
       // The segments live in the indirect pages; read them only when the count is sane.
       const max = this.disk.opts.maxIndirectSegments ?? 256;
       if (nr >= 1 && nr <= max && max > 0) {
@@ -469,7 +480,15 @@ export class VbdBackend {
       return req;
     }
     const nr = b[1];
-    const req: Req = { op, rwOp: op, indirect: false, id: dv.getBigUint64(8, true), sector: dv.getBigUint64(16, true), handle: dv.getUint16(2, true), segs: [] };
+    const req: Req = {
+      op,
+      rwOp: op,
+      indirect: false,
+      id: dv.getBigUint64(8, true),
+      sector: dv.getBigUint64(16, true),
+      handle: dv.getUint16(2, true),
+      segs: [],
+    };
     if (nr > MAX_SEGMENTS) (req as any).bad = `${nr} segments (BLKIF_MAX_SEGMENTS_PER_REQUEST is ${MAX_SEGMENTS})`;
     else for (let i = 0; i < nr; i++) req.segs.push({ gref: dv.getUint32(24 + 8 * i, true), first: b[28 + 8 * i], last: b[29 + 8 * i] });
     return req;
@@ -529,7 +548,8 @@ export class VbdBackend {
       for (const m of pages) m.unmap(); // execute() maps them again to move the data
       const status = this.execute(r); // a power cut throws here: nothing more runs
       this.answer(r, status, true);
-      while (this.heldBack.length && !(this.heldBack[0].op === BLKIF_OP.writeBarrier && this.inFlight > 0)) this.start(this.heldBack.shift()!);
+      while (this.heldBack.length && !(this.heldBack[0].op === BLKIF_OP.writeBarrier && this.inFlight > 0))
+        this.start(this.heldBack.shift()!);
     });
   }
 
@@ -571,7 +591,7 @@ export class VbdBackend {
       });
       return;
     }
-    const delay = completed ? 0 : f.delayMs ?? 0;
+    const delay = completed ? 0 : (f.delayMs ?? 0);
     if (delay > 0) {
       // Each answer comes later; with reorder, at jittered times, so out of order.
       const jitter = f.reorder !== undefined ? this.rng() * delay : 0;
@@ -647,13 +667,17 @@ export class VbdBackend {
     if (op !== BLKIF_OP.read && this.disk.readOnly) return this.bad(r, "write to a read-only disk");
     const align = this.disk.sectorSize / 512;
     for (const [i, s] of r.segs.entries()) {
-      if (s.first > 7 || s.last > 7 || s.first > s.last) return this.bad(r, `segment ${i}: sectors ${s.first}..${s.last} are not within one page`);
-      if (s.first % align || (s.last + 1) % align) return this.bad(r, `segment ${i}: sectors ${s.first}..${s.last} split a ${this.disk.sectorSize}-byte sector`);
+      if (s.first > 7 || s.last > 7 || s.first > s.last)
+        return this.bad(r, `segment ${i}: sectors ${s.first}..${s.last} are not within one page`);
+      if (s.first % align || (s.last + 1) % align)
+        return this.bad(r, `segment ${i}: sectors ${s.first}..${s.last} split a ${this.disk.sectorSize}-byte sector`);
     }
     const nsec = this.nsec(r);
     const cap = BigInt(this.disk.sectors512);
-    if (r.sector > cap || BigInt(nsec) > cap - r.sector) return this.bad(r, `sector ${r.sector}+${nsec} is past the end of a ${cap}-sector disk`);
-    if (r.sector % BigInt(align)) return this.bad(r, `sector ${r.sector} is not a multiple of the ${this.disk.sectorSize}-byte sector size`);
+    if (r.sector > cap || BigInt(nsec) > cap - r.sector)
+      return this.bad(r, `sector ${r.sector}+${nsec} is past the end of a ${cap}-sector disk`);
+    if (r.sector % BigInt(align))
+      return this.bad(r, `sector ${r.sector} is not a multiple of the ${this.disk.sectorSize}-byte sector size`);
     const start = Number(r.sector);
     for (const e of this.faults.ioErrors ?? []) {
       const kind = op === BLKIF_OP.read ? "read" : "write";
@@ -714,7 +738,7 @@ export class VbdBackend {
     this.rspProdPvt = (this.rspProdPvt + 1) >>> 0;
     this.setU32(8, this.rspProdPvt);
     const event = this.u32(12);
-    if (((this.rspProdPvt - event) >>> 0) < ((this.rspProdPvt - old) >>> 0)) {
+    if ((this.rspProdPvt - event) >>> 0 < (this.rspProdPvt - old) >>> 0) {
       this.notifies++;
       this.port?.notify();
     }

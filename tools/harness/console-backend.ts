@@ -9,8 +9,16 @@ import { GrantMapping } from "./grant-table.ts";
 import { toolstackDevice, XenbusState } from "./xenbus.ts";
 
 /** struct xencons_interface offsets (io/console.h). */
-export const CONS = { IN: 0, IN_SIZE: 1024, OUT: 1024, OUT_SIZE: 2048, IN_CONS: 3072, IN_PROD: 3076, OUT_CONS: 3080, OUT_PROD: 3084 } as const;
-
+export const CONS = {
+  IN: 0,
+  IN_SIZE: 1024,
+  OUT: 1024,
+  OUT_SIZE: 2048,
+  IN_CONS: 3072,
+  IN_PROD: 3076,
+  OUT_CONS: 3080,
+  OUT_PROD: 3084,
+} as const;
 
 export class ConsoleDevice {
   readonly frontend: string;

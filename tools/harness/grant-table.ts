@@ -62,7 +62,8 @@ export class GrantMapping {
 
   write(off: number, bytes: Uint8Array): void {
     if (this.readonly) throw new GrantError(`grant ref ${this.ref}: write through a read-only grant`);
-    if (off < 0 || off + bytes.length > PAGE_SIZE) throw new GrantError(`grant ref ${this.ref}: write [${off}, +${bytes.length}) outside the page`);
+    if (off < 0 || off + bytes.length > PAGE_SIZE)
+      throw new GrantError(`grant ref ${this.ref}: write [${off}, +${bytes.length}) outside the page`);
     this.page().set(bytes, off);
   }
 

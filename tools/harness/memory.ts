@@ -80,7 +80,9 @@ export function maxLinearPages(plan: MemoryPlan, spare = 0): number {
 export function withMemoryMaximum(bytes: Uint8Array, maxPages: number): Uint8Array | null {
   let p = 8;
   const u32 = () => {
-    let r = 0, shift = 0, c: number;
+    let r = 0,
+      shift = 0,
+      c: number;
     do {
       c = bytes[p++];
       r += (c & 0x7f) * 2 ** shift;

@@ -9,7 +9,15 @@ import { checkLink, instantiateSqlite, loadSqlite, SHARED_MEMORY, SQLITE_MODULE,
 import { asTrap, formatTrap, MAX_FRAMES, Trap } from "./trap.ts";
 import { EXIT_CODE, Outcome } from "../lib/outcome.ts";
 import { Disk, DiskOptions, PowerCutSignal, VbdBackend, vbdDevid } from "./blkback.ts";
-import { DEFAULT_MEMORY_MIB, estimateImageBytes, IO_TABLE_FRAMES, maxLinearPages, memoryPlan, MemoryPlan, withMemoryMaximum } from "./memory.ts";
+import {
+  DEFAULT_MEMORY_MIB,
+  estimateImageBytes,
+  IO_TABLE_FRAMES,
+  maxLinearPages,
+  memoryPlan,
+  MemoryPlan,
+  withMemoryMaximum,
+} from "./memory.ts";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -136,14 +144,17 @@ function prepare(wasm: string | Uint8Array, sqliteSource?: string | Uint8Array, 
     throw new HarnessError(`${what}: exports no function "_start" (build apps with asc --exportStart _start; ABI.md §1)`);
   const shared = sigs.memories.get(SHARED_MEMORY);
   if (usesSqlite && !shared)
-    throw new HarnessError(`${what}: imports from module "sqlite" but not the memory ${SHARED_MEMORY} (build it with asc --importMemory: app.json "sqlite": true)`);
+    throw new HarnessError(
+      `${what}: imports from module "sqlite" but not the memory ${SHARED_MEMORY} (build it with asc --importMemory: app.json "sqlite": true)`,
+    );
   const fail = (msg: string) => new HarnessError(msg);
   const sqlite = usesSqlite ? loadSqlite(sqliteSource, fail) : undefined;
   if (sqlite) checkLink(sigs, what, sqlite, fail);
   const loaded: Loaded = { mod, sqlite, memoryPages: usesSqlite ? shared!.initial : 0 };
   if (!limits) return loaded;
   // memory.grow refuses where the shim's frame pool runs out: the memory's maximum.
-  const imageBytes = limits.imageKiB !== undefined ? limits.imageKiB * 1024 : estimateImageBytes(bytes.length + (sqlite?.bytes.length ?? 0));
+  const imageBytes =
+    limits.imageKiB !== undefined ? limits.imageKiB * 1024 : estimateImageBytes(bytes.length + (sqlite?.bytes.length ?? 0));
   const plan = memoryPlan(limits.memoryMiB, imageBytes);
   // A module that grants or maps pages makes the shim take the I/O region's tables from the pool.
   const grants = imports.some((i) => i.module === ABI_MODULE && (i.name === "gnttab_grant_access" || i.name === "gnttab_map"));
@@ -197,7 +208,9 @@ export function runWasm(opts: RunOptions): RunResult {
   const report = (text: string) => dom.console.write(new TextEncoder().encode(text));
   // The shim maps the initial memory before anything runs; too little of it is fatal there.
   const noRoom = (pages: number) => {
-    report(`FATAL: mapping the initial wasm memory (${pages} pages of 64 KiB; the domain's ${memoryMiB} MiB leave room for ${maxPages}) failed: -12\n`);
+    report(
+      `FATAL: mapping the initial wasm memory (${pages} pages of 64 KiB; the domain's ${memoryMiB} MiB leave room for ${maxPages}) failed: -12\n`,
+    );
     return end("crash", `crash: the initial wasm memory (${pages} pages) does not fit in ${memoryMiB} MiB`);
   };
   let memory: WebAssembly.Memory | undefined;
@@ -231,7 +244,6 @@ export function runWasm(opts: RunOptions): RunResult {
   dom.memory = () => memory!.buffer;
   (opts.disks ?? []).forEach((d, i) => dom.vbds.push(new VbdBackend(dom, vbdDevid(i), d)));
   opts.setup?.(dom);
-
 
   const savedLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = MAX_FRAMES + 8; // enough to know the report was truncated

@@ -30,7 +30,7 @@ export function loadSqlite(source: string | Uint8Array | undefined, fail: (msg: 
     what = "the SQLite module";
   } else {
     const path = source ?? findSqliteWasm();
-    if (!path) throw fail("the app imports from module \"sqlite\" but build/sqlite.wasm does not exist (run npm run build)");
+    if (!path) throw fail('the app imports from module "sqlite" but build/sqlite.wasm does not exist (run npm run build)');
     try {
       bytes = readFileSync(path);
     } catch (e: any) {
@@ -49,10 +49,13 @@ export function loadSqlite(source: string | Uint8Array | undefined, fail: (msg: 
     }
     m = { mod, bytes, sigs: moduleSignatures(bytes), what };
     const exp = WebAssembly.Module.exports(mod);
-    if (!exp.some((e) => e.name === "memory" && e.kind === "memory")) throw fail(`${what}: exports no memory "memory" to share with the app`);
+    if (!exp.some((e) => e.name === "memory" && e.kind === "memory"))
+      throw fail(`${what}: exports no memory "memory" to share with the app`);
     for (const imp of WebAssembly.Module.imports(mod))
       if (imp.module !== SQLITE_APP_MODULE || imp.kind !== "function")
-        throw fail(`${what}: imports ${imp.module}.${imp.name} (${imp.kind}); a SQLite module may import only functions of module "${SQLITE_APP_MODULE}"`);
+        throw fail(
+          `${what}: imports ${imp.module}.${imp.name} (${imp.kind}); a SQLite module may import only functions of module "${SQLITE_APP_MODULE}"`,
+        );
     compiled.set(key, m);
   }
   return m;
@@ -65,14 +68,18 @@ export function checkLink(app: ModuleSignatures, appWhat: string, sq: SqliteModu
     const name = key.slice(SQLITE_MODULE.length + 1);
     const have = sq.sigs.exports.get(name);
     if (have === undefined)
-      throw fail(`${appWhat}: import ${key} is not exported by the SQLite module ${sq.what} (assembly/runtime/sqlite/sqlite3.ts and the build's export list disagree?)`);
+      throw fail(
+        `${appWhat}: import ${key} is not exported by the SQLite module ${sq.what} (assembly/runtime/sqlite/sqlite3.ts and the build's export list disagree?)`,
+      );
     if (have !== sig) throw fail(`${appWhat}: import ${key} has type ${sig}, but the SQLite module exports it as ${have}`);
   }
   for (const [key, sig] of sq.sigs.imports) {
     const name = key.slice(SQLITE_APP_MODULE.length + 1);
     const have = app.exports.get(name);
     if (have === undefined)
-      throw fail(`${appWhat}: exports no function ${name}, which the SQLite module imports (asc entry assembly/runtime/sqlite/exports.ts missing?)`);
+      throw fail(
+        `${appWhat}: exports no function ${name}, which the SQLite module imports (asc entry assembly/runtime/sqlite/exports.ts missing?)`,
+      );
     if (have !== sig) throw fail(`${appWhat}: export ${name} has type ${have}, but the SQLite module imports it as ${sig}`);
   }
 }

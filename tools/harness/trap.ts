@@ -8,7 +8,10 @@ const REASONS: [RegExp, string][] = [
   [/divide by zero|remainder by zero/, "integer divide by zero"],
   [/divide result unrepresentable|integer overflow/, "integer overflow"],
   [/float unrepresentable|invalid conversion/, "invalid conversion to integer"],
-  [/function signature mismatch|null function|table index is out of bounds|invalid index into function table/, "indirect call type mismatch"],
+  [
+    /function signature mismatch|null function|table index is out of bounds|invalid index into function table/,
+    "indirect call type mismatch",
+  ],
   [/Maximum call stack size exceeded/, "call stack exhausted"],
 ];
 

@@ -12,9 +12,22 @@ import { XS, HEADER_SIZE, PAYLOAD_MAX, RING, ERROR_RINGIDX, XsMsg, encodeMsg, st
 
 /** errno → the name xenstored sends in XS_ERROR (xsd_errors[] in xs_wire.h). */
 const ERRNAME: Record<number, string> = {
-  22: "EINVAL", 13: "EACCES", 17: "EEXIST", 21: "EISDIR", 2: "ENOENT", 12: "ENOMEM", 28: "ENOSPC",
-  5: "EIO", 39: "ENOTEMPTY", 38: "ENOSYS", 30: "EROFS", 16: "EBUSY", 11: "EAGAIN", 106: "EISCONN",
-  7: "E2BIG", 1: "EPERM",
+  22: "EINVAL",
+  13: "EACCES",
+  17: "EEXIST",
+  21: "EISDIR",
+  2: "ENOENT",
+  12: "ENOMEM",
+  28: "ENOSPC",
+  5: "EIO",
+  39: "ENOTEMPTY",
+  38: "ENOSYS",
+  30: "EROFS",
+  16: "EBUSY",
+  11: "EAGAIN",
+  106: "EISCONN",
+  7: "E2BIG",
+  1: "EPERM",
 };
 
 export interface XenstoredHooks {
@@ -49,7 +62,10 @@ interface Watch {
   rel: boolean;
 }
 
-type Op = { kind: "write"; path: string; value: Uint8Array } | { kind: "mkdir" | "rm"; path: string } | { kind: "perms"; path: string; perms: Perm[] };
+type Op =
+  | { kind: "write"; path: string; value: Uint8Array }
+  | { kind: "mkdir" | "rm"; path: string }
+  | { kind: "perms"; path: string; perms: Perm[] };
 
 interface Tx {
   tree: XsTree;
@@ -195,7 +211,11 @@ export class Xenstored {
   }
 
   setPerms(path: string, perms: string[]): void {
-    this.tree.setPerms(path, 0, perms.map((p) => parsePerm(p)!));
+    this.tree.setPerms(
+      path,
+      0,
+      perms.map((p) => parsePerm(p)!),
+    );
     this.fire(path, false);
     this.runJs();
   }
@@ -396,7 +416,12 @@ export class Xenstored {
         if (one() !== "") throw new XsError(EINVAL);
         if (req.txId !== 0) throw new XsError(EBUSY);
         const id = this.nextTx++;
-        this.txs.set(id, { tree: new XsTree(this.tree.root.clone()), pristine: new XsTree(this.tree.root.clone()), seen: new Map(), ops: [] });
+        this.txs.set(id, {
+          tree: new XsTree(this.tree.root.clone()),
+          pristine: new XsTree(this.tree.root.clone()),
+          seen: new Map(),
+          ops: [],
+        });
         return strings(String(id));
       }
       case XS.TRANSACTION_END: {
@@ -535,7 +560,6 @@ export class Xenstored {
   }
 }
 
-
 /** Whether path is at or below dir. */
 function under(path: string, dir: string): boolean {
   return path === dir || dir === "/" || path.startsWith(dir + "/");
@@ -553,4 +577,3 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
-

@@ -20,7 +20,10 @@ export class XsNode {
   ) {}
 
   clone(): XsNode {
-    const n = new XsNode(this.perms.map((p) => ({ ...p })), this.gen);
+    const n = new XsNode(
+      this.perms.map((p) => ({ ...p })),
+      this.gen,
+    );
     n.value = this.value;
     for (const [k, c] of this.children) n.children.set(k, c.clone());
     return n;
@@ -166,4 +169,3 @@ export class XsTree {
     return this.lookup(path)?.gen ?? -1;
   }
 }
-

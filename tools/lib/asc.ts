@@ -31,10 +31,14 @@ export async function compileApp(app: string, flavour: Flavour): Promise<string>
   const args = [
     join("assembly", "apps", app, "main.ts"),
     ...(config.sqlite ? await sqliteAscArgs() : []),
-    "--config", "asconfig.json",
-    "--target", flavour,
-    "--outFile", out,
-    "--textFile", out.replace(/\.wasm$/, ".wat"),
+    "--config",
+    "asconfig.json",
+    "--target",
+    flavour,
+    "--outFile",
+    out,
+    "--textFile",
+    out.replace(/\.wasm$/, ".wat"),
   ];
   // every diagnostic: the first one is usually the cause
   await tool(asc, args, `asc for app "${app}" (${flavour})`, { tail: Infinity });

@@ -43,7 +43,11 @@ export function hashTree(dir: string, filter: (name: string) => boolean, skip: (
 /** Hash of the files directly in `dir` (names and contents), in name order. */
 export function hashDir(dir: string): string {
   const h = createHash("sha256");
-  for (const f of readdirSync(dir).sort()) h.update(f).update("\0").update(readFileSync(join(dir, f))).update("\0");
+  for (const f of readdirSync(dir).sort())
+    h.update(f)
+      .update("\0")
+      .update(readFileSync(join(dir, f)))
+      .update("\0");
   return h.digest("hex");
 }
 

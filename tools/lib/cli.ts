@@ -7,7 +7,9 @@ import { UsageError } from "./paths.ts";
 export { UsageError };
 
 /** parseArgs with strict: true (of process.argv.slice(2) unless `args`); its errors become UsageErrors in our words. */
-export function parseCommandLine<const T extends Omit<ParseArgsConfig, "strict">>(config: T): ReturnType<typeof parseArgs<T & { strict: true }>> {
+export function parseCommandLine<const T extends Omit<ParseArgsConfig, "strict">>(
+  config: T,
+): ReturnType<typeof parseArgs<T & { strict: true }>> {
   try {
     return parseArgs({ ...config, args: config.args ?? process.argv.slice(2), strict: true } as T & { strict: true });
   } catch (e) {
@@ -17,12 +19,18 @@ export function parseCommandLine<const T extends Omit<ParseArgsConfig, "strict">
     const unknown = /^Unknown option '([^']+)'/.exec(err.message);
     const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(err.message);
     const first = err.message.replace(/\. .*$/s, "");
-    throw new UsageError(unknown ? `unknown option ${unknown[1]}` : missing ? `${missing[1]} needs a value` : first[0].toLowerCase() + first.slice(1));
+    throw new UsageError(
+      unknown ? `unknown option ${unknown[1]}` : missing ? `${missing[1]} needs a value` : first[0].toLowerCase() + first.slice(1),
+    );
   }
 }
 
 /** parseCommandLine for a script's top level: a bad command line prints "<tool>: ..." and the usage and exits 1. */
-export function parseOrExit<const T extends Omit<ParseArgsConfig, "strict">>(tool: string, usage: string, config: T): ReturnType<typeof parseArgs<T & { strict: true }>> {
+export function parseOrExit<const T extends Omit<ParseArgsConfig, "strict">>(
+  tool: string,
+  usage: string,
+  config: T,
+): ReturnType<typeof parseArgs<T & { strict: true }>> {
   try {
     return parseCommandLine(config);
   } catch (e) {
@@ -33,7 +41,14 @@ export function parseOrExit<const T extends Omit<ParseArgsConfig, "strict">>(too
 }
 
 /** integerOption for a script's top level: a bad number prints "<tool>: ..." and the usage and exits 1. */
-export function integerOrExit(tool: string, usage: string, flag: string, raw: string | undefined, min: number, max?: number): number | undefined {
+export function integerOrExit(
+  tool: string,
+  usage: string,
+  flag: string,
+  raw: string | undefined,
+  min: number,
+  max?: number,
+): number | undefined {
   try {
     return integerOption(flag, raw, min, max);
   } catch (e) {
@@ -48,7 +63,9 @@ export function integerOption(flag: string, raw: string | undefined, min: number
   if (raw === undefined) return undefined;
   const n = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max)
-    throw new UsageError(`${flag} ${JSON.stringify(raw)}: give a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}`);
+    throw new UsageError(
+      `${flag} ${JSON.stringify(raw)}: give a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}`,
+    );
   return n;
 }
 
@@ -58,10 +75,15 @@ export function reportUsage(tool: string, usage: string, message: string): void 
 }
 
 /** Runs a tool's `main`: a UsageError prints the usage and exits 1; otherwise exits with main's code. */
-export function runCli(tool: string, usage: string, main: () => Promise<number | void>, onError: (e: unknown) => number = (e) => {
-  console.error(`${tool}: ${(e as Error)?.message ?? e}`);
-  return 1;
-}): void {
+export function runCli(
+  tool: string,
+  usage: string,
+  main: () => Promise<number | void>,
+  onError: (e: unknown) => number = (e) => {
+    console.error(`${tool}: ${(e as Error)?.message ?? e}`);
+    return 1;
+  },
+): void {
   main().then(
     (code) => process.exit(code ?? 0),
     (e) => {

@@ -16,7 +16,10 @@ export interface ToolOptions {
 
 /** A failed external command: `what` failed, with the command line and the end of its output. */
 export class ToolError extends Error {
-  constructor(message: string, readonly exitCode: number | null) {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+  ) {
     super(message);
   }
 }
@@ -26,7 +29,12 @@ export function commandLine(cmd: string, args: readonly string[]): string {
   return [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
 }
 
-interface Finished { exitCode: number | null; signal: string | null; stdout: string; stderr: string }
+interface Finished {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
 
 function failure(cmd: string, args: readonly string[], what: string, r: Finished, tail = TAIL): ToolError {
   // bash answers 127 for a command that does not exist

@@ -23,9 +23,9 @@ export interface AppConfig {
 }
 
 export const DEFAULT_CONFIG: AppConfig = { memory: 32, cmdline: "", disk: false, vif: false, sqlite: false };
-export const MIN_MEMORY_MIB = 8;           // the image, its stack and a few wasm pages
+export const MIN_MEMORY_MIB = 8; // the image, its stack and a few wasm pages
 export const MAX_MEMORY_MIB = 65536;
-export const MAX_CMDLINE = 1023;           // Xen's MAX_GUEST_CMDLINE less the NUL
+export const MAX_CMDLINE = 1023; // Xen's MAX_GUEST_CMDLINE less the NUL
 
 export class ConfigError extends Error {}
 

@@ -25,7 +25,11 @@ export function wasmNamesByCSymbol(cSource: string, info: WasmInfo, module = "ap
   return map;
 }
 
-export interface NmSymbol { addr: bigint; type: string; name: string }
+export interface NmSymbol {
+  addr: bigint;
+  type: string;
+  name: string;
+}
 
 export function parseNm(text: string): NmSymbol[] {
   const out: NmSymbol[] = [];
@@ -38,7 +42,10 @@ export function parseNm(text: string): NmSymbol[] {
 
 /** Code symbols only, as "addr name" lines: what must not move between the two links. */
 export function textLayout(syms: NmSymbol[]): string {
-  return syms.filter((s) => /^[tT]$/.test(s.type)).map((s) => `${s.addr.toString(16)} ${s.name}`).join("\n");
+  return syms
+    .filter((s) => /^[tT]$/.test(s.type))
+    .map((s) => `${s.addr.toString(16)} ${s.name}`)
+    .join("\n");
 }
 
 /** Assembly for the .wasm_syms section; with no symbols, the first link's empty table. */
@@ -50,12 +57,16 @@ export function wasmSymsAsm(syms: NmSymbol[], names: Map<string, string>, sqlite
   const entries: { addr: bigint; name: string | null }[] = [];
   if (start !== undefined && end !== undefined) {
     for (const s of syms) {
-      if (!/^[tT]$/.test(s.type) || s.addr < start || s.addr >= end || s.name === "wasm_text_start" || s.name === "wasm_sqlite_text_start") continue;
+      if (!/^[tT]$/.test(s.type) || s.addr < start || s.addr >= end || s.name === "wasm_text_start" || s.name === "wasm_sqlite_text_start")
+        continue;
       // gcc's clones and split parts (foo.constprop.0, foo.cold) belong to foo.
       const table = sqliteNames && sqliteStart !== undefined && s.addr >= sqliteStart ? sqliteNames : names;
       const name = table.get(s.name.split(".")[0]) ?? null;
       const last = entries[entries.length - 1];
-      if (last && last.addr === s.addr) { last.name ??= name; continue; }
+      if (last && last.addr === s.addr) {
+        last.name ??= name;
+        continue;
+      }
       entries.push({ addr: s.addr, name });
     }
   }
@@ -72,7 +83,10 @@ export function wasmSymsAsm(syms: NmSymbol[], names: Map<string, string>, sqlite
   for (const e of entries) {
     let off = NO_NAME;
     if (e.name !== null) {
-      if (!offsets.has(e.name)) { offsets.set(e.name, blob.length); blob.push(...new TextEncoder().encode(e.name), 0); }
+      if (!offsets.has(e.name)) {
+        offsets.set(e.name, blob.length);
+        blob.push(...new TextEncoder().encode(e.name), 0);
+      }
       off = offsets.get(e.name)!;
     }
     lines.push(`    .quad 0x${e.addr.toString(16)}; .long ${off}, 0`);

@@ -29,16 +29,35 @@ export function shimImports(): string[] {
 /** Shim sources, in link order; head.S first (its .text.head starts the image). */
 const SHIM_ASM = ["head.S", "entry.S"];
 const SHIM_C = ["main.c", "console.c", "time.c", "evtchn.c", "gnttab.c", "mm.c", "traps.c", "wasm_rt.c", "abi.c", "lib.c"];
-const WASM_FLAVOURED_C = ["math.c"];           // built with the wasm code's flags (SSE)
+const WASM_FLAVOURED_C = ["math.c"]; // built with the wasm code's flags (SSE)
 
-export interface Step { name: string; ms: number; cached: boolean; detail?: string }
+export interface Step {
+  name: string;
+  ms: number;
+  cached: boolean;
+  detail?: string;
+}
 export interface Sizes {
-  wasm: number; c: number; text: number; wasmText: number; image: number; bss: number;
+  wasm: number;
+  c: number;
+  text: number;
+  wasmText: number;
+  image: number;
+  bss: number;
   /** For an app linked with SQLite: the SQLite module's wasm, C and native code (part of wasmText). */
   sqlite?: { wasm: number; c: number; text: number };
 }
-export interface ImageResult { app: string; xen: string; xl: string; config: AppConfig; steps: Step[]; sizes: Sizes }
-export interface BuildOptions { log?: (line: string) => void }
+export interface ImageResult {
+  app: string;
+  xen: string;
+  xl: string;
+  config: AppConfig;
+  steps: Step[];
+  sizes: Sizes;
+}
+export interface BuildOptions {
+  log?: (line: string) => void;
+}
 
 let gccInfo: Promise<{ version: string; include: string; libgcc: string }> | null = null;
 function gcc() {
@@ -55,16 +74,43 @@ function gcc() {
  * so that trap reports name every wasm frame (traps.c). */
 function flags(include: string) {
   const base = [
-    "-O2", "-std=gnu11", "-Wall", "-ffreestanding", "-nostdinc", "-isystem", include,
-    "-I", join(SHIM, "include"), "-I", SHIM, "-iquote", "/usr/include", // wasm-rt.h: the system's (wabt)
-    "-mno-red-zone", "-mcmodel=kernel", "-fno-pic", "-fno-pie", "-fno-stack-protector",
-    "-fno-asynchronous-unwind-tables", "-fno-omit-frame-pointer", "-fno-common",
+    "-O2",
+    "-std=gnu11",
+    "-Wall",
+    "-ffreestanding",
+    "-nostdinc",
+    "-isystem",
+    include,
+    "-I",
+    join(SHIM, "include"),
+    "-I",
+    SHIM,
+    "-iquote",
+    "/usr/include", // wasm-rt.h: the system's (wabt)
+    "-mno-red-zone",
+    "-mcmodel=kernel",
+    "-fno-pic",
+    "-fno-pie",
+    "-fno-stack-protector",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-omit-frame-pointer",
+    "-fno-common",
   ];
   const shim = [...base, "-mgeneral-regs-only", "-fno-tree-loop-distribute-patterns"];
   const wasm = [
-    ...base, "-fbuiltin", "-fno-math-errno", "-DNDEBUG", "-include", join(SHIM, "wasm-rt-config.h"),
-    "-fno-inline-functions", "-fno-inline-small-functions", "-fno-inline-functions-called-once",
-    "-fno-optimize-sibling-calls", "-fno-partial-inlining", "-fno-ipa-icf", "-w",
+    ...base,
+    "-fbuiltin",
+    "-fno-math-errno",
+    "-DNDEBUG",
+    "-include",
+    join(SHIM, "wasm-rt-config.h"),
+    "-fno-inline-functions",
+    "-fno-inline-small-functions",
+    "-fno-inline-functions-called-once",
+    "-fno-optimize-sibling-calls",
+    "-fno-partial-inlining",
+    "-fno-ipa-icf",
+    "-w",
   ];
   return { base, shim, wasm };
 }
@@ -75,12 +121,34 @@ function flags(include: string) {
  * SSE for floats like the app's code. */
 function clangWasmFlags(resourceInclude: string) {
   return [
-    "-O2", "-std=gnu11", "-ffreestanding", "-nostdinc", "-isystem", resourceInclude,
-    "-I", join(SHIM, "include"), "-I", SHIM, "-iquote", "/usr/include",
-    "-mno-red-zone", "-mcmodel=kernel", "-fno-pic", "-fno-pie", "-fno-stack-protector",
-    "-fno-asynchronous-unwind-tables", "-fno-omit-frame-pointer", "-fno-common",
-    "-fbuiltin", "-fno-math-errno", "-DNDEBUG", "-include", join(SHIM, "wasm-rt-config.h"),
-    "-fno-inline-functions", "-fno-optimize-sibling-calls", "-w",
+    "-O2",
+    "-std=gnu11",
+    "-ffreestanding",
+    "-nostdinc",
+    "-isystem",
+    resourceInclude,
+    "-I",
+    join(SHIM, "include"),
+    "-I",
+    SHIM,
+    "-iquote",
+    "/usr/include",
+    "-mno-red-zone",
+    "-mcmodel=kernel",
+    "-fno-pic",
+    "-fno-pie",
+    "-fno-stack-protector",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-omit-frame-pointer",
+    "-fno-common",
+    "-fbuiltin",
+    "-fno-math-errno",
+    "-DNDEBUG",
+    "-include",
+    join(SHIM, "wasm-rt-config.h"),
+    "-fno-inline-functions",
+    "-fno-optimize-sibling-calls",
+    "-w",
   ];
 }
 
@@ -91,23 +159,32 @@ export function checkModule(app: string, wasm: Uint8Array, sqlite?: Uint8Array) 
   const usesSqlite = info.imports.some((i) => i.module === SQLITE_MODULE && i.kind === KIND_FUNC);
   if (usesSqlite) {
     if (!sqlite) throw new Error(`${app}: the module imports from "sqlite" but app.json does not say "sqlite": true`);
-    const want = moduleSignatures(wasm), have = moduleSignatures(sqlite);
+    const want = moduleSignatures(wasm),
+      have = moduleSignatures(sqlite);
     for (const [key, sig] of want.imports) {
       if (!key.startsWith(`${SQLITE_MODULE}.`)) continue;
       const name = key.slice(SQLITE_MODULE.length + 1);
       if (!have.exports.has(name)) throw new Error(`${app}: import ${key} is not exported by the SQLite module (build/sqlite.wasm)`);
-      if (have.exports.get(name) !== sig) throw new Error(`${app}: import ${key} has type ${sig}, but the SQLite module exports ${have.exports.get(name)}`);
+      if (have.exports.get(name) !== sig)
+        throw new Error(`${app}: import ${key} has type ${sig}, but the SQLite module exports ${have.exports.get(name)}`);
     }
     for (const [key, sig] of have.imports) {
       const name = key.slice(key.indexOf(".") + 1);
-      if (want.exports.get(name) !== sig) throw new Error(`${app}: the SQLite module imports ${key} ${sig}, but the app exports ${want.exports.get(name) ?? "no such function"}`);
+      if (want.exports.get(name) !== sig)
+        throw new Error(
+          `${app}: the SQLite module imports ${key} ${sig}, but the app exports ${want.exports.get(name) ?? "no such function"}`,
+        );
     }
-    if (!want.memories.has("env.memory")) throw new Error(`${app}: imports from "sqlite" but not its memory env.memory (asc --importMemory)`);
+    if (!want.memories.has("env.memory"))
+      throw new Error(`${app}: imports from "sqlite" but not its memory env.memory (asc --importMemory)`);
   }
   for (const imp of info.imports) {
-    if (usesSqlite && (imp.module === SQLITE_MODULE || (imp.module === "env" && imp.name === "memory" && imp.kind === KIND_MEMORY))) continue;
+    if (usesSqlite && (imp.module === SQLITE_MODULE || (imp.module === "env" && imp.name === "memory" && imp.kind === KIND_MEMORY)))
+      continue;
     if (imp.module !== "morgana" || imp.kind !== KIND_FUNC)
-      throw new Error(`${app}: import ${imp.module}.${imp.name} is not part of the Morgana ABI (shim/ABI.md §3 lists what a unikernel may import)`);
+      throw new Error(
+        `${app}: import ${imp.module}.${imp.name} is not part of the Morgana ABI (shim/ABI.md §3 lists what a unikernel may import)`,
+      );
     if (!known.includes(imp.name))
       throw new Error(`${app}: import morgana.${imp.name} is not implemented by the Xen shim yet (it implements ${known.join(", ")})`);
   }
@@ -149,12 +226,17 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
     const ascVersion = JSON.parse(readFileSync(join(ROOT, "node_modules", "assemblyscript", "package.json"), "utf8")).version;
     // Every source under assembly/ except the other apps' folders.
     const others = join(ROOT, "assembly", "apps");
-    const sources = hashTree(join(ROOT, "assembly"), (n) => n.endsWith(".ts") || n.endsWith(".json"),
-      (d) => relative(others, d) !== app && relative(others, join(d, "..")) === "");
+    const sources = hashTree(
+      join(ROOT, "assembly"),
+      (n) => n.endsWith(".ts") || n.endsWith(".json"),
+      (d) => relative(others, d) !== app && relative(others, join(d, "..")) === "",
+    );
     // The SQLite module's layout decides the app's --memoryBase (asc.ts).
     const key = sha(app, ascVersion, readFileSync(join(ROOT, "asconfig.json")), sources, sq?.key ?? "");
     const out = join(CACHE, "asc", `${key}.wasm`);
-    const hit = await cached(out, async (tmp) => { copyFileSync(await compileApp(app, "release"), tmp); });
+    const hit = await cached(out, async (tmp) => {
+      copyFileSync(await compileApp(app, "release"), tmp);
+    });
     copyFileSync(out, wasmPath(app, "release"));
     return { value: out, cached: hit };
   });
@@ -202,7 +284,14 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
     if (!proto) throw new Error("wasm-app.h declares no Z_app_instantiate (wasm2c version?)");
     const params = [...proto[1].matchAll(/struct Z_(\w+)_instance_t\*/g)].map((m) => (m[1] === "sqlite" ? "&sqlite_instance" : "0"));
     const pages = moduleSignatures(wasm).memories.get("env.memory")!.initial;
-    appC.args = [...appC.args, "-I", sqDir, "-DMORGANA_SQLITE=1", `-DAPP_MEMORY_PAGES=${pages}u`, `-DAPP_INSTANTIATE_ARGS=${params.join(", ")}`];
+    appC.args = [
+      ...appC.args,
+      "-I",
+      sqDir,
+      "-DMORGANA_SQLITE=1",
+      `-DAPP_MEMORY_PAGES=${pages}u`,
+      `-DAPP_INSTANTIATE_ARGS=${params.join(", ")}`,
+    ];
     appC.extra.push(readFileSync(join(sqDir, "wasm-sqlite.h")));
     const cf = clangWasmFlags(join(sq!.clangResourceDir, "include"));
     // First: the longest job (tens of seconds when not cached).
@@ -226,7 +315,9 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
         const key = sha(readFileSync(j.src), headers, ...j.extra, j.args.join(" "), g.version);
         // The wasm object keeps its name: the linker script places it by name (kernel.ld).
         const out = join(CACHE, "obj", key, j.name.replace(/\.[cS]$/, ".o"));
-        const hit = await cached(out, async (tmp) => { await tool(j.cc ?? "gcc", [...j.args, "-c", j.src, "-o", tmp], `compiling ${j.name}`); });
+        const hit = await cached(out, async (tmp) => {
+          await tool(j.cc ?? "gcc", [...j.args, "-c", j.src, "-o", tmp], `compiling ${j.name}`);
+        });
         if (!hit) compiled++;
         objs[i] = out;
       }
@@ -243,8 +334,25 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
     const symsObj = join(work, "wasm-syms.o");
     writeFileSync(join(work, "wasm-syms.S"), syms);
     await tool("gcc", [...f.base, "-c", join(work, "wasm-syms.S"), "-o", symsObj], "assembling the wasm symbol table");
-    await tool("ld", ["-nostdlib", "-T", join(SHIM, "kernel.ld"), "-z", "max-page-size=4096", "-z", "noexecstack",
-      "--build-id=none", "-o", elf, ...objects, symsObj, g.libgcc], `linking ${app}`);
+    await tool(
+      "ld",
+      [
+        "-nostdlib",
+        "-T",
+        join(SHIM, "kernel.ld"),
+        "-z",
+        "max-page-size=4096",
+        "-z",
+        "noexecstack",
+        "--build-id=none",
+        "-o",
+        elf,
+        ...objects,
+        symsObj,
+        g.libgcc,
+      ],
+      `linking ${app}`,
+    );
     return parseNm(await tool("nm", ["-n", elf], "reading the image's symbols"));
   };
   await step("link", async () => {
@@ -291,10 +399,12 @@ export function sizeReport(s: Sizes): string {
   return [
     `  wasm        ${kb(s.wasm)}`,
     `  C           ${kb(s.c)}`,
-    `  text        ${kb(s.text)}   (wasm code ${kb(s.wasmText).trim()}, shim + hypercall page ${(((s.text - s.wasmText) / 1024).toFixed(1))} KB)`,
+    `  text        ${kb(s.text)}   (wasm code ${kb(s.wasmText).trim()}, shim + hypercall page ${((s.text - s.wasmText) / 1024).toFixed(1)} KB)`,
     `  image       ${kb(s.image)}   (stripped ELF; .bss ${(s.bss / 1024).toFixed(0)} KB not in the file)`,
     ...(s.sqlite
-      ? [`  of which SQLite: wasm ${kb(s.sqlite.wasm).trim()}, C ${kb(s.sqlite.c).trim()}, code ${kb(s.sqlite.text).trim()} (app code ${kb(s.wasmText - s.sqlite.text).trim()})`]
+      ? [
+          `  of which SQLite: wasm ${kb(s.sqlite.wasm).trim()}, C ${kb(s.sqlite.c).trim()}, code ${kb(s.sqlite.text).trim()} (app code ${kb(s.wasmText - s.sqlite.text).trim()})`,
+        ]
       : []),
   ].join("\n");
 }

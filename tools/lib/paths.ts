@@ -32,8 +32,6 @@ export function checkApp(app: string | undefined): string {
   const apps = listApps();
   if (!app) throw new UsageError(`no app given; the apps are: ${apps.join(", ")}`);
   if (!apps.includes(app))
-    throw new UsageError(
-      `unknown app "${app}": there is no assembly/apps/${app}/main.ts (the apps are: ${apps.join(", ")})`,
-    );
+    throw new UsageError(`unknown app "${app}": there is no assembly/apps/${app}/main.ts (the apps are: ${apps.join(", ")})`);
   return app;
 }

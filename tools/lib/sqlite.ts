@@ -18,8 +18,7 @@ import { cacheArea, cached, contentKey as sha, hashDir } from "./cache.ts";
 /** Where the amalgamation comes from: better-sqlite3 12.11.1 ships SQLite 3.53.2. */
 export const SQLITE_PACKAGE = "better-sqlite3@12.11.1";
 /** `npm view better-sqlite3@12.11.1 dist.integrity`: the tarball must match it. */
-export const SQLITE_INTEGRITY =
-  "sha512-dq9AtApgg5PGFtBzPFSBl3HZQjHok5gaQCM6zh2Yk0aSmDCs1CbnVI8/HgASQkNKsWFpseIO9beg5xxpYhbIfA==";
+export const SQLITE_INTEGRITY = "sha512-dq9AtApgg5PGFtBzPFSBl3HZQjHok5gaQCM6zh2Yk0aSmDCs1CbnVI8/HgASQkNKsWFpseIO9beg5xxpYhbIfA==";
 export const SQLITE_MODULE = "sqlite";
 /** The module name under which the SQLite module imports the app's VFS functions. */
 export const SQLITE_APP_MODULE = "app";
@@ -42,13 +41,18 @@ function codegenFlags(resourceDir: string, amalgamationDir: string): string[] {
   return [
     "--target=wasm32",
     "-O2",
-    "-mbulk-memory",          // memcpy/memset as memory.copy/fill (libc.c)
-    "-mnontrapping-fptoint",  // float→int casts saturate instead of calling a helper
-    "-msign-ext",             // i32.extend8_s etc. instead of shift pairs
-    "-ffreestanding", "-nostdinc", "-isystem", join(resourceDir, "include"), // clang's stddef/stdarg only
-    "-I", join(SRC_DIR, "include"),   // the freestanding libc headers
-    "-I", amalgamationDir,            // sqlite3.h
-    "-fvisibility=hidden",            // only export_name functions and --export are visible
+    "-mbulk-memory", // memcpy/memset as memory.copy/fill (libc.c)
+    "-mnontrapping-fptoint", // float→int casts saturate instead of calling a helper
+    "-msign-ext", // i32.extend8_s etc. instead of shift pairs
+    "-ffreestanding",
+    "-nostdinc",
+    "-isystem",
+    join(resourceDir, "include"), // clang's stddef/stdarg only
+    "-I",
+    join(SRC_DIR, "include"), // the freestanding libc headers
+    "-I",
+    amalgamationDir, // sqlite3.h
+    "-fvisibility=hidden", // only export_name functions and --export are visible
   ];
 }
 
@@ -113,7 +117,9 @@ export interface SqliteBuild {
   ms: number;
 }
 
-export interface SqliteOptions { log?: (line: string) => void }
+export interface SqliteOptions {
+  log?: (line: string) => void;
+}
 
 /** Fetches and unpacks the amalgamation (once); returns the folder holding sqlite3.c/h. */
 export async function amalgamation(log: (l: string) => void = () => {}): Promise<string> {
@@ -121,14 +127,19 @@ export async function amalgamation(log: (l: string) => void = () => {}): Promise
   await cached(dir, async (tmp) => {
     mkdirSync(tmp, { recursive: true });
     log(`  sqlite   fetching ${SQLITE_PACKAGE} (npm pack)`);
-    const out = await tool("npm", ["pack", SQLITE_PACKAGE, "--json", "--silent", "--pack-destination", tmp], "fetching SQLite's source", { cwd: tmp });
+    const out = await tool("npm", ["pack", SQLITE_PACKAGE, "--json", "--silent", "--pack-destination", tmp], "fetching SQLite's source", {
+      cwd: tmp,
+    });
     const file = JSON.parse(out.slice(out.indexOf("[")))[0].filename as string;
     const tgz = join(tmp, file.replace(/^@/, "").replace(/\//, "-"));
     const got = "sha512-" + createHash("sha512").update(readFileSync(tgz)).digest("base64");
     if (got !== SQLITE_INTEGRITY)
       throw new Error(`${SQLITE_PACKAGE}: tarball integrity ${got} differs from the pinned ${SQLITE_INTEGRITY} (tools/lib/sqlite.ts)`);
-    await tool("tar", ["-xzf", tgz, "-C", tmp, "--strip-components=3", "package/deps/sqlite3/sqlite3.c", "package/deps/sqlite3/sqlite3.h"],
-      "unpacking SQLite's source");
+    await tool(
+      "tar",
+      ["-xzf", tgz, "-C", tmp, "--strip-components=3", "package/deps/sqlite3/sqlite3.c", "package/deps/sqlite3/sqlite3.h"],
+      "unpacking SQLite's source",
+    );
     rmSync(tgz);
   });
   return dir;
@@ -146,7 +157,9 @@ let inflight: Promise<SqliteBuild> | null = null;
 /** Builds the SQLite module (or finds it in the cache) and copies it to build/sqlite.wasm. */
 export function buildSqlite(opts: SqliteOptions = {}): Promise<SqliteBuild> {
   // One build per process at a time: concurrent callers (npm run build's workers) share it.
-  inflight ??= doBuild(opts).finally(() => { inflight = null; });
+  inflight ??= doBuild(opts).finally(() => {
+    inflight = null;
+  });
   return inflight;
 }
 
@@ -168,27 +181,38 @@ async function doBuild(opts: SqliteOptions): Promise<SqliteBuild> {
   ];
   const compiled: string[] = [];
   const compileMs: Record<string, number> = {};
-  const objects = await Promise.all(units.map(async (u) => {
-    // The amalgamation is keyed by its pinned integrity (hashing 9 MB each build is needless).
-    const content = u.id || readFileSync(u.file);
-    const out = join(CACHE, "obj", sha(u.name, content, includes, clangVersion, u.args.join(" ").replaceAll(src, "<src>")), u.name.replace(/\.c$/, ".o"));
-    const c0 = performance.now();
-    const hit = await cached(out, async (tmp) => {
-      log(`  sqlite   compiling ${u.name}`);
-      await tool(CLANG, [...u.args, "-c", u.file, "-o", tmp], `compiling ${u.name} for the SQLite module`);
-    });
-    if (!hit) { compiled.push(u.name); compileMs[u.name] = performance.now() - c0; }
-    return out;
-  }));
+  const objects = await Promise.all(
+    units.map(async (u) => {
+      // The amalgamation is keyed by its pinned integrity (hashing 9 MB each build is needless).
+      const content = u.id || readFileSync(u.file);
+      const out = join(
+        CACHE,
+        "obj",
+        sha(u.name, content, includes, clangVersion, u.args.join(" ").replaceAll(src, "<src>")),
+        u.name.replace(/\.c$/, ".o"),
+      );
+      const c0 = performance.now();
+      const hit = await cached(out, async (tmp) => {
+        log(`  sqlite   compiling ${u.name}`);
+        await tool(CLANG, [...u.args, "-c", u.file, "-o", tmp], `compiling ${u.name} for the SQLite module`);
+      });
+      if (!hit) {
+        compiled.push(u.name);
+        compileMs[u.name] = performance.now() - c0;
+      }
+      return out;
+    }),
+  );
 
   // Link, keyed by the objects and the export list.
   const api = sqliteApiNames();
   const ldArgs = [
-    "--no-entry",                   // a library: the app calls in
-    "--stack-first",                // stack at the bottom: an overflow traps at address < 0 instead of corrupting data
-    "-z", `stack-size=${SQLITE_STACK}`,
-    "--max-memory=4294901760",      // 65535 pages: the memory grows as the app's heap does
-    "--export=__heap_base",         // where the app's data may start (asc --memoryBase)
+    "--no-entry", // a library: the app calls in
+    "--stack-first", // stack at the bottom: an overflow traps at address < 0 instead of corrupting data
+    "-z",
+    `stack-size=${SQLITE_STACK}`,
+    "--max-memory=4294901760", // 65535 pages: the memory grows as the app's heap does
+    "--export=__heap_base", // where the app's data may start (asc --memoryBase)
     "--export=__data_end",
     ...api.map((n) => `--export=${n}`),
   ];
@@ -205,7 +229,18 @@ async function doBuild(opts: SqliteOptions): Promise<SqliteBuild> {
   }
   writeFileSync(join(CACHE, "version"), version + "\n");
   const ms = performance.now() - t0;
-  return { wasm, copy: SQLITE_WASM, version, key, clangVersion, clangResourceDir: resourceDir, cached: compiled.length === 0 && !linked, compiled, compileMs, ms };
+  return {
+    wasm,
+    copy: SQLITE_WASM,
+    version,
+    key,
+    clangVersion,
+    clangResourceDir: resourceDir,
+    cached: compiled.length === 0 && !linked,
+    compiled,
+    compileMs,
+    ms,
+  };
 }
 
 /** The SQLite module's memory layout: where the app's data may start. */
@@ -222,7 +257,10 @@ export interface SqliteLayout {
 export function sqliteLayout(wasm: Uint8Array): SqliteLayout {
   const mod = new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>);
   const imports: Record<string, Record<string, Function>> = {};
-  for (const imp of WebAssembly.Module.imports(mod)) (imports[imp.module] ??= {})[imp.name] = () => { throw new Error("inert"); };
+  for (const imp of WebAssembly.Module.imports(mod))
+    (imports[imp.module] ??= {})[imp.name] = () => {
+      throw new Error("inert");
+    };
   const inst = new WebAssembly.Instance(mod, imports as WebAssembly.Imports);
   const heapBase = (inst.exports.__heap_base as WebAssembly.Global).value as number;
   const memory = inst.exports.memory as WebAssembly.Memory;
@@ -234,7 +272,9 @@ export function checkSqliteModule(wasm: Uint8Array, what = "the SQLite module"):
   const mod = new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>);
   for (const imp of WebAssembly.Module.imports(mod))
     if (imp.module !== SQLITE_APP_MODULE || imp.kind !== "function" || !imp.name.startsWith(SQLITE_VFS_PREFIX))
-      throw new Error(`${what}: unexpected import ${imp.module}.${imp.name} (${imp.kind}): only ${SQLITE_APP_MODULE}.${SQLITE_VFS_PREFIX}* functions are allowed (a libc function missing from sqlite/libc.c?)`);
+      throw new Error(
+        `${what}: unexpected import ${imp.module}.${imp.name} (${imp.kind}): only ${SQLITE_APP_MODULE}.${SQLITE_VFS_PREFIX}* functions are allowed (a libc function missing from sqlite/libc.c?)`,
+      );
   const exports = new Map(WebAssembly.Module.exports(mod).map((e) => [e.name, e.kind]));
   if (exports.get("memory") !== "memory") throw new Error(`${what}: exports no memory "memory"`);
   if (exports.get("__heap_base") !== "global") throw new Error(`${what}: exports no global __heap_base`);

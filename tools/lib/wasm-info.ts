@@ -6,7 +6,10 @@
 // bounds-checked: a truncated or malformed module is an error naming what is wrong,
 // never a silent misread.
 
-export interface Limits { initial: number; maximum?: number }
+export interface Limits {
+  initial: number;
+  maximum?: number;
+}
 export interface WasmImport {
   module: string;
   name: string;
@@ -16,7 +19,11 @@ export interface WasmImport {
   /** For a memory: its limits, in pages. */
   limits?: Limits;
 }
-export interface WasmExport { name: string; kind: number; index: number }
+export interface WasmExport {
+  name: string;
+  kind: number;
+  index: number;
+}
 export interface WasmInfo {
   imports: WasmImport[];
   exports: WasmExport[];
@@ -33,19 +40,37 @@ export const KIND_TABLE = 1;
 export const KIND_MEMORY = 2;
 export const KIND_GLOBAL = 3;
 
-const SECTION_TYPE = 1, SECTION_IMPORT = 2, SECTION_FUNCTION = 3, SECTION_EXPORT = 7, SECTION_CUSTOM = 0;
+const SECTION_TYPE = 1,
+  SECTION_IMPORT = 2,
+  SECTION_FUNCTION = 3,
+  SECTION_EXPORT = 7,
+  SECTION_CUSTOM = 0;
 const FUNC_TYPE = 0x60;
-const VALTYPE: Record<number, string> = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128", 0x70: "funcref", 0x6f: "externref" };
+const VALTYPE: Record<number, string> = {
+  0x7f: "i32",
+  0x7e: "i64",
+  0x7d: "f32",
+  0x7c: "f64",
+  0x7b: "v128",
+  0x70: "funcref",
+  0x6f: "externref",
+};
 
 class Reader {
-  constructor(readonly b: Uint8Array, public p = 0, public end = b.length) {}
+  constructor(
+    readonly b: Uint8Array,
+    public p = 0,
+    public end = b.length,
+  ) {}
   byte(): number {
     if (this.p >= this.end) throw new Error(`truncated wasm: a read at byte ${this.p} passes the end of its section (${this.end})`);
     return this.b[this.p++];
   }
   /** An unsigned LEB128 of at most 32 bits (5 bytes). */
   u32(): number {
-    let r = 0, shift = 0, c: number;
+    let r = 0,
+      shift = 0,
+      c: number;
     do {
       if (shift > 28) throw new Error(`malformed wasm: a LEB128 number at byte ${this.p} is longer than 5 bytes`);
       c = this.byte();
@@ -61,7 +86,9 @@ class Reader {
     this.p += n;
     return s;
   }
-  name(): string { return new TextDecoder().decode(this.bytes(this.u32())); }
+  name(): string {
+    return new TextDecoder().decode(this.bytes(this.u32()));
+  }
   limits(): Limits {
     const flags = this.u32();
     const initial = this.u32();
@@ -69,7 +96,12 @@ class Reader {
   }
 }
 
-export interface Section { id: number; /** first byte of the section (its id) */ start: number; /** first byte of its contents */ body: number; end: number }
+export interface Section {
+  id: number;
+  /** first byte of the section (its id) */ start: number;
+  /** first byte of its contents */ body: number;
+  end: number;
+}
 
 /** The sections of a module, checked to lie within it; throws for anything but a wasm 1 binary. */
 export function wasmSections(bytes: Uint8Array): Section[] {
@@ -86,7 +118,8 @@ export function wasmSections(bytes: Uint8Array): Section[] {
     const id = r.byte();
     const size = r.u32();
     const body = r.p;
-    if (size > bytes.length - body) throw new Error(`truncated wasm: section ${id} at byte ${start} has ${size} bytes, the module ends after ${bytes.length - body}`);
+    if (size > bytes.length - body)
+      throw new Error(`truncated wasm: section ${id} at byte ${start} has ${size} bytes, the module ends after ${bytes.length - body}`);
     out.push({ id, start, body, end: body + size });
     r.p = body + size;
   }
@@ -118,10 +151,16 @@ export function readWasm(bytes: Uint8Array, opts: { names?: boolean } = {}): Was
           imp.type = typeOf(r.u32());
           info.funcTypes.push(imp.type);
           info.importedFuncs++;
-        } else if (imp.kind === KIND_TABLE) { r.byte(); r.limits(); }      // reftype, limits
+        } else if (imp.kind === KIND_TABLE) {
+          r.byte();
+          r.limits();
+        } // reftype, limits
         else if (imp.kind === KIND_MEMORY) imp.limits = r.limits();
-        else if (imp.kind === KIND_GLOBAL) { r.byte(); r.byte(); }        // valtype, mutability
-        else r.u32();                                                    // tag
+        else if (imp.kind === KIND_GLOBAL) {
+          r.byte();
+          r.byte();
+        } // valtype, mutability
+        else r.u32(); // tag
         info.imports.push(imp);
       }
     } else if (s.id === SECTION_FUNCTION) {
@@ -131,15 +170,21 @@ export function readWasm(bytes: Uint8Array, opts: { names?: boolean } = {}): Was
       for (let n = r.u32(); n > 0; n--) info.exports.push({ name: r.name(), kind: r.byte(), index: r.u32() });
     } else if (s.id === SECTION_CUSTOM && opts.names !== false && r.name() === "name") {
       while (r.p < s.end) {
-        const sub = r.byte(), subSize = r.u32();
+        const sub = r.byte(),
+          subSize = r.u32();
         const sr = new Reader(bytes, r.p, r.p + subSize);
         if (sr.end > s.end) throw new Error(`truncated wasm: name subsection ${sub} passes the end of the name section`);
-        if (sub === 1) for (let n = sr.u32(); n > 0; n--) { const idx = sr.u32(); info.funcNames.set(idx, sr.name()); }
+        if (sub === 1)
+          for (let n = sr.u32(); n > 0; n--) {
+            const idx = sr.u32();
+            info.funcNames.set(idx, sr.name());
+          }
         r.p = sr.end;
       }
     } else continue;
     // a section whose contents end early or late is corrupt, whatever the reader made of it
-    if (s.id !== SECTION_CUSTOM && r.p !== s.end) throw new Error(`malformed wasm: section ${s.id} at byte ${s.start} has ${s.end - r.p} bytes left over`);
+    if (s.id !== SECTION_CUSTOM && r.p !== s.end)
+      throw new Error(`malformed wasm: section ${s.id} at byte ${s.start} has ${s.end - r.p} bytes left over`);
   }
   return info;
 }
@@ -163,7 +208,8 @@ export function moduleSignatures(bytes: Uint8Array): ModuleSignatures {
   }
   for (const e of info.exports) {
     if (e.kind !== KIND_FUNC) continue;
-    if (e.index >= info.funcTypes.length) throw new Error(`malformed wasm: export ${e.name} names function ${e.index} of ${info.funcTypes.length}`);
+    if (e.index >= info.funcTypes.length)
+      throw new Error(`malformed wasm: export ${e.name} names function ${e.index} of ${info.funcTypes.length}`);
     out.exports.set(e.name, info.funcTypes[e.index]);
   }
   return out;

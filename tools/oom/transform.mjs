@@ -60,7 +60,12 @@ function mentionsMemoryGrow(node) {
   const any = /** @type {AnyNode} */ (node);
   if (any.kind === NodeKind.PropertyAccess) {
     const pa = /** @type {PropertyAccessExpression} */ (node);
-    if (pa.property?.text === "grow" && pa.expression?.kind === NodeKind.Identifier && /** @type {IdentifierExpression} */ (pa.expression).text === "memory") return true;
+    if (
+      pa.property?.text === "grow" &&
+      pa.expression?.kind === NodeKind.Identifier &&
+      /** @type {IdentifierExpression} */ (pa.expression).text === "memory"
+    )
+      return true;
   }
   for (const key of ["expression", "left", "right", "operand", "args"]) {
     const v = any[key];
@@ -75,11 +80,15 @@ export default class OomTransform {
     const tlsf = parser.sources.find((s) => s.internalPath === "~lib/rt/tlsf");
     if (!tlsf) return; // a runtime without TLSF (stub): nothing to rewrite
     const grow = /** @type {FunctionDeclaration | undefined} */ (
-      tlsf.statements.find((s) => s.kind === NodeKind.FunctionDeclaration && /** @type {FunctionDeclaration} */ (s).name.text === "growMemory")
+      tlsf.statements.find(
+        (s) => s.kind === NodeKind.FunctionDeclaration && /** @type {FunctionDeclaration} */ (s).name.text === "growMemory",
+      )
     );
     const traps = grow ? failedGrowTraps(grow.body, []) : [];
     if (traps.length !== 1)
-      throw new Error(`tools/oom/transform.mjs: expected one unreachable() after a failed memory.grow in ~lib/rt/tlsf.ts growMemory, found ${traps.length} (a different AssemblyScript? update the transform)`);
+      throw new Error(
+        `tools/oom/transform.mjs: expected one unreachable() after a failed memory.grow in ~lib/rt/tlsf.ts growMemory, found ${traps.length} (a different AssemblyScript? update the transform)`,
+      );
     const call = traps[0];
     call.expression = Node.createIdentifierExpression(HOOK, call.expression.range);
     call.args = [Node.createIdentifierExpression("size", call.range)];

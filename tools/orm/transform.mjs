@@ -101,8 +101,7 @@ const TYPES = {
 };
 /** @type {ColumnInfo} */
 const OPTIONAL_TEXT = { kind: "optText", sql: "TEXT", notNull: false, zero: "NULL" };
-const SUPPORTED =
-  "supported: string, string | null, i8, i16, i32, i64, u8, u16, u32, isize, f32, f64, bool";
+const SUPPORTED = "supported: string, string | null, i8, i16, i32, i64, u8, u16, u32, isize, f32, f64, bool";
 
 /** A SQL identifier in double quotes. */
 const q = (/** @type {string} */ name) => '"' + name.replace(/"/g, '""') + '"';
@@ -147,7 +146,8 @@ function model(cls, report) {
     bad = true;
   };
   if (cls.typeParameters && cls.typeParameters.length) err(cls.name.range, "a generic class cannot be stored");
-  if (cls.extendsType) err(cls.extendsType.range, "a derived class cannot be stored (its base class's fields are not seen); declare every field in the class");
+  if (cls.extendsType)
+    err(cls.extendsType.range, "a derived class cannot be stored (its base class's fields are not seen); declare every field in the class");
   if (cls.flags & CommonFlags.Abstract) err(cls.name.range, "an abstract class cannot be stored");
   /** @type {Field[]} */
   const fields = [];
@@ -155,7 +155,14 @@ function model(cls, report) {
     if (m.kind === NodeKind.MethodDeclaration && m.name.text === "constructor") {
       for (const p of /** @type {MethodDeclaration} */ (m).signature.parameters) {
         if (!p.initializer && p.parameterKind !== 2 /* rest */ && p.parameterKind !== 1 /* optional */) {
-          err(p.name.range, "the constructor must be callable with no arguments (the store creates instances with `new " + name + "()`): parameter " + p.name.text + " has no default");
+          err(
+            p.name.range,
+            "the constructor must be callable with no arguments (the store creates instances with `new " +
+              name +
+              "()`): parameter " +
+              p.name.text +
+              " has no default",
+          );
           break;
         }
       }
@@ -165,7 +172,10 @@ function model(cls, report) {
     if (m.flags & CommonFlags.Static) continue;
     const f = m.name.text;
     if (m.flags & (CommonFlags.Private | CommonFlags.Protected)) {
-      err(m.name.range, "field " + f + " is " + (m.flags & CommonFlags.Private ? "private" : "protected") + "; stored fields must be public");
+      err(
+        m.name.range,
+        "field " + f + " is " + (m.flags & CommonFlags.Private ? "private" : "protected") + "; stored fields must be public",
+      );
       continue;
     }
     if (m.flags & CommonFlags.Readonly) {
@@ -187,7 +197,15 @@ function model(cls, report) {
       } else if (Object.prototype.hasOwnProperty.call(TYPES, n)) info = TYPES[n];
       asType = n;
       if (!info && (n === "u64" || n === "usize")) {
-        err(named.range, "field " + f + " has type " + typeText(named) + ", which SQLite's signed 64-bit INTEGER cannot hold in full (use i64); " + SUPPORTED);
+        err(
+          named.range,
+          "field " +
+            f +
+            " has type " +
+            typeText(named) +
+            ", which SQLite's signed 64-bit INTEGER cannot hold in full (use i64); " +
+            SUPPORTED,
+        );
         continue;
       }
     }
@@ -235,7 +253,10 @@ function columnShape(f) {
  * @param {Model} m
  */
 function generate(m) {
-  const N = m.name, S = N + "Store", Q = N + "Query", T = q(N);
+  const N = m.name,
+    S = N + "Store",
+    Q = N + "Query",
+    T = q(N);
   const ex = m.exported ? "export " : "";
   const fs = m.fields;
   const cols = fs.map((f) => q(f.name)).join(", ");
@@ -244,24 +265,41 @@ function generate(m) {
   const create = "CREATE TABLE " + T + " (" + fs.map((f) => q(f.name) + " " + columnDecl(f)).join(", ") + ")";
   const insert = "INSERT INTO " + T + " (" + cols + ") VALUES (" + fs.map((_, i) => "?" + (i + 1)).join(", ") + ")";
   const update =
-    "UPDATE " + T + " SET " + fs.filter((f) => f.kind !== "id").map((f) => q(f.name) + " = ?" + (fs.indexOf(f) + 1)).join(", ") +
-    " WHERE " + q("id") + " = ?" + idIdx;
+    "UPDATE " +
+    T +
+    " SET " +
+    fs
+      .filter((f) => f.kind !== "id")
+      .map((f) => q(f.name) + " = ?" + (fs.indexOf(f) + 1))
+      .join(", ") +
+    " WHERE " +
+    q("id") +
+    " = ?" +
+    idIdx;
   const get = selectCols + " WHERE " + q("id") + " = ?1";
   const del = "DELETE FROM " + T + " WHERE " + q("id") + " = ?1";
   const count = "SELECT count(*) FROM " + T;
 
   const bindRow = fs
     .map((f, i) => {
-      const n = i + 1, v = "o." + f.name;
+      const n = i + 1,
+        v = "o." + f.name;
       switch (f.kind) {
-        case "id": return `    if (${v} == 0) s.bindNull(${n}); else s.bindInt(${n}, ${v});`;
-        case "text": return `    s.bindText(${n}, ${v});`;
-        case "optText": return `    s.bindTextOrNull(${n}, ${v});`;
-        case "int": return `    s.bindInt(${n}, <i64>${v});`;
-        case "bool": return `    s.bindBool(${n}, ${v});`;
+        case "id":
+          return `    if (${v} == 0) s.bindNull(${n}); else s.bindInt(${n}, ${v});`;
+        case "text":
+          return `    s.bindText(${n}, ${v});`;
+        case "optText":
+          return `    s.bindTextOrNull(${n}, ${v});`;
+        case "int":
+          return `    s.bindInt(${n}, <i64>${v});`;
+        case "bool":
+          return `    s.bindBool(${n}, ${v});`;
         case "real":
-          return `    if (isNaN(${v})) __orm_sys.panic(${lit(S + ".")} + what + ${lit(": " + N + "." + f.name + " is NaN, which SQLite would store as NULL; refusing to write it")});\n` +
-            `    s.bindFloat(${n}, <f64>${v});`;
+          return (
+            `    if (isNaN(${v})) __orm_sys.panic(${lit(S + ".")} + what + ${lit(": " + N + "." + f.name + " is NaN, which SQLite would store as NULL; refusing to write it")});\n` +
+            `    s.bindFloat(${n}, <f64>${v});`
+          );
       }
     })
     .join("\n");
@@ -269,12 +307,18 @@ function generate(m) {
     .map((f, i) => {
       const v = "o." + f.name;
       switch (f.kind) {
-        case "id": return `    ${v} = s.columnInt(${i});`;
-        case "text": return `    ${v} = s.columnText(${i});`;
-        case "optText": return `    ${v} = s.columnTextOrNull(${i});`;
-        case "int": return `    ${v} = <${f.asType}>s.columnInt(${i});`;
-        case "bool": return `    ${v} = s.columnBool(${i});`;
-        case "real": return `    ${v} = <${f.asType}>s.columnFloat(${i});`;
+        case "id":
+          return `    ${v} = s.columnInt(${i});`;
+        case "text":
+          return `    ${v} = s.columnText(${i});`;
+        case "optText":
+          return `    ${v} = s.columnTextOrNull(${i});`;
+        case "int":
+          return `    ${v} = <${f.asType}>s.columnInt(${i});`;
+        case "bool":
+          return `    ${v} = s.columnBool(${i});`;
+        case "real":
+          return `    ${v} = <${f.asType}>s.columnFloat(${i});`;
       }
     })
     .join("\n");
@@ -285,26 +329,39 @@ function generate(m) {
   const fDescs = "[" + fs.map((f) => lit(f.name + ": " + (f.kind === "optText" ? "string | null" : f.asType))).join(", ") + "]";
   const fAdds =
     "[" +
-    fs.map((f) =>
-      lit(
-        f.kind === "id"
-          ? ""
-          : "ALTER TABLE " + T + " ADD COLUMN " + q(f.name) + " " + columnDecl(f) + (f.notNull ? " DEFAULT " + f.zero : ""),
-      ),
-    ).join(", ") +
+    fs
+      .map((f) =>
+        lit(
+          f.kind === "id"
+            ? ""
+            : "ALTER TABLE " + T + " ADD COLUMN " + q(f.name) + " " + columnDecl(f) + (f.notNull ? " DEFAULT " + f.zero : ""),
+        ),
+      )
+      .join(", ") +
     "]";
 
   // Query conditions.
   /** @type {string[]} */
   const conds = [];
   for (const f of fs) {
-    const c = q(f.name), n = f.name;
+    const c = q(f.name),
+      n = f.name;
     const num = f.kind === "id" || f.kind === "int" || f.kind === "real";
     if (num) {
-      const ty = f.asType, bind = f.kind === "real" ? "pFloat(<f64>" : "pInt(<i64>";
-      for (const [op, sym] of [["Eq", "="], ["Ne", "<>"], ["Lt", "<"], ["Le", "<="], ["Gt", ">"], ["Ge", ">="]])
+      const ty = f.asType,
+        bind = f.kind === "real" ? "pFloat(<f64>" : "pInt(<i64>";
+      for (const [op, sym] of [
+        ["Eq", "="],
+        ["Ne", "<>"],
+        ["Lt", "<"],
+        ["Le", "<="],
+        ["Gt", ">"],
+        ["Ge", ">="],
+      ])
         conds.push(`  ${n}${op}(v: ${ty}): ${Q} {\n    return this.where(${lit(c + " " + sym + " ?")}).${bind}v);\n  }`);
-      conds.push(`  ${n}Between(lo: ${ty}, hi: ${ty}): ${Q} {\n    return this.where(${lit(c + " BETWEEN ? AND ?")}).${bind}lo).${bind}hi);\n  }`);
+      conds.push(
+        `  ${n}Between(lo: ${ty}, hi: ${ty}): ${Q} {\n    return this.where(${lit(c + " BETWEEN ? AND ?")}).${bind}lo).${bind}hi);\n  }`,
+      );
     } else if (f.kind === "bool") {
       conds.push(`  ${n}Is(v: bool): ${Q} {\n    return this.where(${lit(c + " = ?")}).pInt(v ? 1 : 0);\n  }`);
     } else {
@@ -315,9 +372,13 @@ function generate(m) {
       conds.push(`  ${n}Eq(v: string): ${Q} {\n    return this.where(${lit(c + " = ?")}).pText(v);\n  }`);
       conds.push(`  ${n}Ne(v: string): ${Q} {\n    return this.where(${lit(c + " <> ?")}).pText(v);\n  }`);
       conds.push(`  ${n}Contains(v: string): ${Q} {\n    return this.where(${lit("instr(" + c + ", ?) > 0")}).pText(v);\n  }`);
-      conds.push(`  ${n}StartsWith(v: string): ${Q} {\n    return this.where(${lit("substr(" + c + ", 1, length(?)) = ?")}).pText(v).pText(v);\n  }`);
+      conds.push(
+        `  ${n}StartsWith(v: string): ${Q} {\n    return this.where(${lit("substr(" + c + ", 1, length(?)) = ?")}).pText(v).pText(v);\n  }`,
+      );
     }
-    conds.push(`  orderBy${cap(n)}(desc: bool = false): ${Q} {\n    this.order.push(desc ? ${lit(c + " DESC")} : ${lit(c + " ASC")});\n    return this;\n  }`);
+    conds.push(
+      `  orderBy${cap(n)}(desc: bool = false): ${Q} {\n    this.order.push(desc ? ${lit(c + " DESC")} : ${lit(c + " ASC")});\n    return this;\n  }`,
+    );
   }
 
   return `
@@ -675,15 +736,22 @@ export default class OrmTransform {
       const nested = (stmts, top) => {
         for (const st of stmts) {
           const inner =
-            st.kind === NodeKind.NamespaceDeclaration ? /** @type {NamespaceDeclaration} */ (st).members
-            : st.kind === NodeKind.ExportDefault ? [/** @type {ExportDefaultStatement} */ (st).declaration]
-            : null;
+            st.kind === NodeKind.NamespaceDeclaration
+              ? /** @type {NamespaceDeclaration} */ (st).members
+              : st.kind === NodeKind.ExportDefault
+                ? [/** @type {ExportDefaultStatement} */ (st).declaration]
+                : null;
           const cls = /** @type {ClassDeclaration} */ (st);
           if (inner) nested(inner, false);
           else if (!top && st.kind === NodeKind.ClassDeclaration && cls.decorators)
             for (const d of cls.decorators)
               if (isOrm(d))
-                report(d.range, "@orm class " + cls.name.text + ": must be declared at the top level of its file (not in a namespace or as export default)");
+                report(
+                  d.range,
+                  "@orm class " +
+                    cls.name.text +
+                    ": must be declared at the top level of its file (not in a namespace or as export default)",
+                );
         }
       };
       nested(src.statements, true);

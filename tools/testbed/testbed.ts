@@ -25,15 +25,34 @@
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { createConnection, Socket } from "node:net";
 import {
-  closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
-  readSync, rmSync, statSync, writeFileSync, appendFileSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  appendFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { CACHE_DIR, ROOT } from "../lib/paths.ts";
 import { EXIT_CODE, Outcome } from "../lib/outcome.ts";
 import {
-  diskTarget, parseXl, serializeXl, withDiskTarget, XlConfigError, XlEntry, xlList, xlListValue, xlQuote,
+  diskTarget,
+  parseXl,
+  serializeXl,
+  withDiskTarget,
+  XlConfigError,
+  XlEntry,
+  xlList,
+  xlListValue,
+  xlQuote,
   xlStringValue,
 } from "./xlcfg.ts";
 
@@ -77,8 +96,12 @@ export function ensureBootFiles(opts: { quiet?: boolean; timeoutS?: number } = {
   }
   const dir = m[1].trim();
   return {
-    dir, xen: join(dir, "xen.elf"), vmlinuz: join(dir, "vmlinuz"), initrd: join(dir, "initrd.cpio.gz"),
-    key: readFileSync(join(dir, "KEY"), "utf8"), setupMs: Date.now() - t0,
+    dir,
+    xen: join(dir, "xen.elf"),
+    vmlinuz: join(dir, "vmlinuz"),
+    initrd: join(dir, "initrd.cpio.gz"),
+    key: readFileSync(join(dir, "KEY"), "utf8"),
+    setupMs: Date.now() - t0,
   };
 }
 
@@ -201,7 +224,11 @@ function installExitHooks() {
   process.on("exit", () => {
     for (const tb of live) tb.kill();
   });
-  for (const [sig, n] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const) {
+  for (const [sig, n] of [
+    ["SIGINT", 2],
+    ["SIGTERM", 15],
+    ["SIGHUP", 1],
+  ] as const) {
     const others = process.listenerCount(sig);
     process.on(sig, () => {
       for (const tb of live) tb.kill();
@@ -276,15 +303,43 @@ export class Testbed {
       "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all" +
       ` noreboot smap=0 bootscrub=0${this.opts.xenExtra ? " " + this.opts.xenExtra : ""}`;
     const qemu = [
-      "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "1", "-m", "2048",
-      "-machine", "pc", "-display", "none", "-vga", "none", "-nic", "none", "-monitor", "none", "-no-reboot",
-      "-serial", "stdio",
-      "-chardev", `socket,id=ctl,path=${sockPath},server=on,wait=off`, "-serial", "chardev:ctl",
-      "-fsdev", `local,id=share,path=${this.shareDir},security_model=none`,
-      "-device", "virtio-9p-pci,fsdev=share,mount_tag=host",
-      "-kernel", files.xen, "-append", xenArgs,
+      "qemu-system-x86_64",
+      "-accel",
+      "tcg,thread=multi",
+      "-cpu",
+      "max",
+      "-smp",
+      "1",
+      "-m",
+      "2048",
+      "-machine",
+      "pc",
+      "-display",
+      "none",
+      "-vga",
+      "none",
+      "-nic",
+      "none",
+      "-monitor",
+      "none",
+      "-no-reboot",
+      "-serial",
+      "stdio",
+      "-chardev",
+      `socket,id=ctl,path=${sockPath},server=on,wait=off`,
+      "-serial",
+      "chardev:ctl",
+      "-fsdev",
+      `local,id=share,path=${this.shareDir},security_model=none`,
+      "-device",
+      "virtio-9p-pci,fsdev=share,mount_tag=host",
+      "-kernel",
+      files.xen,
+      "-append",
+      xenArgs,
       // QEMU's multiboot loader: modules are comma-separated "file args"
-      "-initrd", `${this.opts.dom0Kernel ?? files.vmlinuz} console=hvc0 earlyprintk=xen rdinit=/init loglevel=4,${files.initrd}`,
+      "-initrd",
+      `${this.opts.dom0Kernel ?? files.vmlinuz} console=hvc0 earlyprintk=xen rdinit=/init loglevel=4,${files.initrd}`,
     ];
     writeFileSync(this.serialLog, `+ ${qemu.join(" ")}\n`);
     installExitHooks();
@@ -304,7 +359,10 @@ export class Testbed {
         this.serialLine(buf.slice(0, nl).replace(/\r$/, ""));
         buf = buf.slice(nl + 1);
       }
-      if (buf.length > 65536) { this.serialLine(buf); buf = ""; }
+      if (buf.length > 65536) {
+        this.serialLine(buf);
+        buf = "";
+      }
     };
     proc.stdout!.on("data", onData);
     proc.stderr!.on("data", onData);
@@ -317,8 +375,7 @@ export class Testbed {
         /* none left */
       }
       live.delete(this);
-      if (!this.stopping)
-        this.fail(`QEMU exited unexpectedly (${sig ? `signal ${sig}` : `status ${code}`})`);
+      if (!this.stopping) this.fail(`QEMU exited unexpectedly (${sig ? `signal ${sig}` : `status ${code}`})`);
       for (const w of this.exitWaiters.splice(0)) w();
     });
     const ready = new Promise<void>((resolveReady, rejectReady) => {
@@ -374,7 +431,8 @@ export class Testbed {
     if (!this.stopping && FATAL.some((rx) => rx.test(line))) {
       // give Xen a moment to print the rest of the panic before we stop QEMU
       setTimeout(() => {
-        const next = this.serialTail.slice(this.serialTail.lastIndexOf(line) + 1)
+        const next = this.serialTail
+          .slice(this.serialTail.lastIndexOf(line) + 1)
           .map((l) => l.replace(/^\(XEN\)\s*/, "").trim())
           .find((l) => l && !/^\*+$/.test(l));
         this.fail(`fatal message on the serial console: ${line.trim()}${next ? ` ${next}` : ""}`);
@@ -405,9 +463,7 @@ export class Testbed {
   private fail(reason: string) {
     if (this.failure) return;
     const tail = this.relevantLog();
-    this.failure = new TestbedError(
-      `test bed failure: ${reason}\n--- last serial lines (full log: ${this.serialLog}) ---\n${tail}`,
-    );
+    this.failure = new TestbedError(`test bed failure: ${reason}\n--- last serial lines (full log: ${this.serialLog}) ---\n${tail}`);
     this.failure.pgid = this.proc?.pid;
     this.log(`FAILURE: ${reason}`);
     this.kill();
@@ -483,7 +539,10 @@ export class Testbed {
       if (!existsSync(out)) continue;
       const keep = join(this.runDir, `dom0-diag-${Date.now()}.txt`);
       copyFileSync(out, keep);
-      const serial = readFileSync(out, "utf8").split("\n").filter((l) => /^\d+: uart/.test(l)).join("; ");
+      const serial = readFileSync(out, "utf8")
+        .split("\n")
+        .filter((l) => /^\d+: uart/.test(l))
+        .join("; ");
       return `dom0's process dump (through the share): ${keep}${serial ? `\n  serial ports: ${serial}` : ""}`;
     }
     return `dom0 did not answer a diagnostics request through the share within ${waitS} s either: its user space is stuck`;
@@ -650,13 +709,21 @@ export class Testbed {
       tail.poll();
       tail.finish();
       const base = {
-        domain, console: tail.text, consoleDroppedBytes: tail.dropped,
+        domain,
+        console: tail.text,
+        consoleDroppedBytes: tail.dropped,
         timings: { totalMs: Date.now() - t0, firstLineMs: tail.firstAt ? tail.firstAt - t0 : undefined },
       };
       if (err || !out) {
         return {
-          ...base, outcome: "testbed-failure", exitCode: EXIT_CODE["testbed-failure"], verdict: "error",
-          detail: (err?.message ?? "no answer").split("\n")[0], xl: [], dmesg: [], xlLog: [],
+          ...base,
+          outcome: "testbed-failure",
+          exitCode: EXIT_CODE["testbed-failure"],
+          verdict: "error",
+          detail: (err?.message ?? "no answer").split("\n")[0],
+          xl: [],
+          dmesg: [],
+          xlLog: [],
           testbedLog: err?.message,
         };
       }
@@ -721,7 +788,9 @@ function pruneRuns() {
       return e.code === "EPERM";
     }
   };
-  const done = readdirSync(dir).sort().filter((r) => !alive(r));
+  const done = readdirSync(dir)
+    .sort()
+    .filter((r) => !alive(r));
   for (const r of done.slice(0, Math.max(0, done.length - 5))) rmSync(join(dir, r), { recursive: true, force: true });
 }
 
@@ -732,7 +801,11 @@ class ConsoleTail {
   firstAt?: number;
   private off = 0;
   private partial = "";
-  constructor(private path: string, private max: number, private onLine?: (l: string) => void) {}
+  constructor(
+    private path: string,
+    private max: number,
+    private onLine?: (l: string) => void,
+  ) {}
   skipExisting() {
     try {
       this.off = statSync(this.path).size;
@@ -780,7 +853,9 @@ const REASON: Record<number, Outcome> = { 0: "poweroff", 1: "reboot", 3: "crash"
 
 /** Turns run-guest's report into a GuestResult. */
 export function interpret(report: string, base: Pick<GuestResult, "domain" | "console" | "consoleDroppedBytes" | "timings">): GuestResult {
-  const xl: string[] = [], dmesg: string[] = [], xlLog: string[] = [];
+  const xl: string[] = [],
+    dmesg: string[] = [],
+    xlLog: string[] = [];
   let outcome: GuestOutcome = "testbed-failure";
   let detail = "run-guest gave no result";
   let state: string | undefined, reason: number | undefined, domid: number | undefined;
@@ -818,7 +893,15 @@ export function interpret(report: string, base: Pick<GuestResult, "domain" | "co
     }
   }
   const r: GuestResult = {
-    ...base, domid, outcome, detail, state, shutdownReason: reason, xl, dmesg, xlLog,
+    ...base,
+    domid,
+    outcome,
+    detail,
+    state,
+    shutdownReason: reason,
+    xl,
+    dmesg,
+    xlLog,
     exitCode: outcome === "saved" ? 0 : EXIT_CODE[outcome],
     verdict: verdictOf(outcome, base.console),
     timings: { ...base.timings, createMs },
@@ -830,7 +913,10 @@ export function interpret(report: string, base: Pick<GuestResult, "domain" | "co
 export function verdictOf(outcome: GuestOutcome, console: string): Verdict {
   if (outcome === "crash") return "crash";
   if (outcome === "timeout") return "timeout";
-  const results = console.split("\n").map((l) => l.trim()).filter((l) => /^(TEST PASS|FAIL|SKIP)\b/.test(l));
+  const results = console
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => /^(TEST PASS|FAIL|SKIP)\b/.test(l));
   if (outcome !== "poweroff" || results.length !== 1) return results.some((l) => l.startsWith("FAIL")) ? "fail" : "error";
   return results[0].startsWith("TEST PASS") ? "pass" : results[0].startsWith("SKIP") ? "skip" : "fail";
 }
