@@ -9,7 +9,7 @@
 //   4. Read what the backend writes when it connects (connectKeys()): sectors,
 //      sector-size, info (VDISK_READONLY), feature-flush-cache, feature-barrier,
 //      physical-sector-size. Optional keys get blkif.h's defaults; every value
-//      is parsed strictly.
+//      is parsed strictly and checked against its row of the table.
 //
 // Connect.step() runs these as the named stages of ConnectStage, top to bottom.
 //
@@ -96,7 +96,7 @@ class BackendLost extends Future {
 /** The largest ring we ask for: 4 pages, 128 requests in flight. */
 export const MAX_RING_ORDER: u32 = 2;
 
-/** Parses a decimal u64 exactly ("", signs, spaces and overflow are errors); -1 on error. */
+/** Parses a decimal u64 exactly into out[0] ("", signs, spaces and overflow are errors); false on error. */
 function parseU64(s: string, out: StaticArray<u64>): bool {
   if (s.length == 0 || s.length > 20) return false;
   let v: u64 = 0;
@@ -112,9 +112,9 @@ function parseU64(s: string, out: StaticArray<u64>): bool {
 }
 
 /**
- * A key the backend writes when it connects (blkif.h): the value used when the
- * key is absent or empty (null: blkif.h requires the key), and the check that
- * parses the value into c.info. A check returns "" or the refusal.
+ * A key the backend writes when it connects (blkif.h) and what its value must
+ * be: a decimal from min to max, a power of two if powerOfTwo. Absent or empty,
+ * it takes def (blkif.h's default), unless blkif.h requires it.
  */
 class ConnectKey {
   /** The table, once made (connectKeys()). */
@@ -122,74 +122,39 @@ class ConnectKey {
 
   constructor(
     public key: string,
-    public def: string | null,
-    public check: (c: Connect, value: string) => string,
+    public required: bool,
+    public def: u64,
+    public min: u64,
+    public max: u64,
+    public powerOfTwo: bool,
+    /** The end of the refusal: `vbd 51712: backend key <key> = "<value>" <mustBe>`. */
+    public mustBe: string,
   ) {}
 }
 
-function checkSectors(c: Connect, v: string): string {
-  const parsed = c.num;
-  if (!parseU64(v, parsed)) return c.keyError("sectors", v, "is not a number");
-  c.info.sectors = parsed[0];
-  return "";
+/** The rows of connectKeys(), in the order they are read and checked. */
+enum Key {
+  Sectors,
+  SectorSize,
+  Info,
+  Flush,
+  Barrier,
+  PhysicalSectorSize,
 }
 
-function checkSectorSize(c: Connect, v: string): string {
-  const parsed = c.num;
-  if (!parseU64(v, parsed) || parsed[0] < 512 || parsed[0] > 4096 || popcnt(parsed[0]) != 1)
-    return c.keyError("sector-size", v, "is not a power of two from 512 to 4096");
-  const n = c.info;
-  n.sectorSize = <u32>parsed[0];
-  // The capacity in bytes must fit a u64 (sectors × sector-size).
-  if (n.sectors > U64.MAX_VALUE / <u64>n.sectorSize) return c.keyError("sectors", c.keyValue("sectors"), "overflows a 64-bit byte count");
-  return "";
-}
-
-function checkInfo(c: Connect, v: string): string {
-  const parsed = c.num;
-  if (!parseU64(v, parsed) || parsed[0] > 0xffffffff) return c.keyError("info", v, "is not a 32-bit number");
-  c.info.vdiskInfo = <u32>parsed[0];
-  c.info.readOnly = (c.info.vdiskInfo & b.VDISK_READONLY) != 0;
-  return "";
-}
-
-function checkFlush(c: Connect, v: string): string {
-  const parsed = c.num;
-  if (!parseU64(v, parsed) || parsed[0] > 1) return c.keyError("feature-flush-cache", v, "is neither 0 nor 1");
-  c.info.flush = parsed[0] == 1;
-  return "";
-}
-
-function checkBarrier(c: Connect, v: string): string {
-  const parsed = c.num;
-  if (!parseU64(v, parsed) || parsed[0] > 1) return c.keyError("feature-barrier", v, "is neither 0 nor 1");
-  c.info.barrier = parsed[0] == 1;
-  return "";
-}
-
-// Absent (""): the same as sector-size.
-function checkPhysicalSectorSize(c: Connect, v: string): string {
-  const parsed = c.num;
-  const n = c.info;
-  n.physicalSectorSize = n.sectorSize;
-  if (v == "") return "";
-  if (!parseU64(v, parsed) || parsed[0] < <u64>n.sectorSize || parsed[0] > 65536 || popcnt(parsed[0]) != 1)
-    return c.keyError("physical-sector-size", v, "is not a power of two ≥ sector-size");
-  n.physicalSectorSize = <u32>parsed[0];
-  return "";
-}
-
-/** The keys the backend writes when it connects, checked in this order (made on first use: a table at top level would be built at every app's start). */
+/** The keys the backend writes when it connects, in Key order (made on first use: a table at top level would be built at every app's start). */
 function connectKeys(): Array<ConnectKey> {
   let t = ConnectKey.made;
   if (t) return t;
   t = [
-    new ConnectKey("sectors", null, checkSectors),
-    new ConnectKey("sector-size", "512", checkSectorSize),
-    new ConnectKey("info", "0", checkInfo),
-    new ConnectKey("feature-flush-cache", "0", checkFlush),
-    new ConnectKey("feature-barrier", "0", checkBarrier),
-    new ConnectKey("physical-sector-size", "", checkPhysicalSectorSize),
+    //             key                     required def  min  max            2^n    refused: the value ...
+    new ConnectKey("sectors",              true,  0,   0,   U64.MAX_VALUE, false, "is not a number"),
+    new ConnectKey("sector-size",          false, 512, 512, 4096,          true,  "is not a power of two from 512 to 4096"),
+    new ConnectKey("info",                 false, 0,   0,   0xffffffff,    false, "is not a 32-bit number"),
+    new ConnectKey("feature-flush-cache",  false, 0,   0,   1,             false, "is neither 0 nor 1"),
+    new ConnectKey("feature-barrier",      false, 0,   0,   1,             false, "is neither 0 nor 1"),
+    // Absent (def 0): the same as sector-size; never below it (checked after the table).
+    new ConnectKey("physical-sector-size", false, 0,   512, 65536,         true,  "is not a power of two ≥ sector-size"),
   ];
   ConnectKey.made = t;
   return t;
@@ -219,9 +184,6 @@ export class Connect extends Task {
   name: string;
   idReq: XsReply | null = null;
   keyReqs: Array<XsReply> = new Array<XsReply>();
-  /** The connect keys as read, and their values ("" when absent). */
-  keys: Array<string> = new Array<string>();
-  values: Array<string> = new Array<string>();
   fe: Frontend;
   /** Scratch for parseU64. */
   num: StaticArray<u64> = new StaticArray<u64>(1);
@@ -381,38 +343,55 @@ export class Connect extends Task {
     return true;
   }
 
-  // The keys the backend wrote on connecting, through connectKeys(): absent or empty ones take their default.
+  // The keys the backend wrote on connecting, checked against connectKeys() in
+  // table order, with the checks that need two keys where the second is known.
   private readConnectKeys(): bool {
     const keys = connectKeys();
+    const text = new Array<string>(); // as written, "" when absent
     for (let i = 0; i < this.keyReqs.length; i++) {
       const r = this.keyReqs[i];
-      this.keys.push(keys[i].key);
-      if (r.ok) this.values.push(r.text());
-      else if (r.errno == abi.ENOENT) this.values.push("");
+      if (r.ok) text.push(r.text());
+      else if (r.errno == abi.ENOENT) text.push("");
       else return this.refused(this.fe.backend + "/" + keys[i].key + ": " + r.error);
     }
-    for (let i = 0; i < keys.length; i++) {
+    const v = new StaticArray<u64>(keys.length);
+    if (!this.checkKeys(keys, text, v, Key.Sectors, Key.Info)) return false;
+    // The capacity in bytes must fit a u64 (sectors × sector-size).
+    if (v[Key.Sectors] > U64.MAX_VALUE / v[Key.SectorSize]) return this.keyFail("sectors", text[Key.Sectors], "overflows a 64-bit byte count");
+    if (!this.checkKeys(keys, text, v, Key.Info, keys.length)) return false;
+    const pss = keys[Key.PhysicalSectorSize];
+    if (v[Key.PhysicalSectorSize] == 0) v[Key.PhysicalSectorSize] = v[Key.SectorSize];
+    else if (v[Key.PhysicalSectorSize] < v[Key.SectorSize]) return this.keyFail(pss.key, text[Key.PhysicalSectorSize], pss.mustBe);
+    const n = this.info;
+    n.sectors = v[Key.Sectors];
+    n.sectorSize = <u32>v[Key.SectorSize];
+    n.vdiskInfo = <u32>v[Key.Info];
+    n.readOnly = (n.vdiskInfo & b.VDISK_READONLY) != 0;
+    n.flush = v[Key.Flush] == 1;
+    n.barrier = v[Key.Barrier] == 1;
+    n.physicalSectorSize = <u32>v[Key.PhysicalSectorSize];
+    return true;
+  }
+
+  // Keys [from, to) of the table: each value parsed strictly into v, or its default; false once one is refused.
+  private checkKeys(keys: Array<ConnectKey>, text: Array<string>, v: StaticArray<u64>, from: i32, to: i32): bool {
+    const num = this.num;
+    for (let i = from; i < to; i++) {
       const k = keys[i];
-      let v = this.values[i];
-      if (v == "") {
-        const def = k.def;
-        if (def === null) return this.refused(this.name + ": the backend wrote no " + k.key + " key (blkif.h requires it)");
-        v = def;
+      const s = text[i];
+      if (s == "") {
+        if (k.required) return this.refused(this.name + ": the backend wrote no " + k.key + " key (blkif.h requires it)");
+        v[i] = k.def;
+        continue;
       }
-      const why = k.check(this, v);
-      if (why.length > 0) return this.refused(why);
+      if (!parseU64(s, num) || num[0] < k.min || num[0] > k.max || (k.powerOfTwo && popcnt(num[0]) != 1)) return this.keyFail(k.key, s, k.mustBe);
+      v[i] = num[0];
     }
     return true;
   }
 
-  /** A connect key's value as the backend wrote it ("" when absent). */
-  keyValue(key: string): string {
-    const i = this.keys.indexOf(key);
-    return i < 0 ? "" : this.values[i];
-  }
-
   /** "vbd 51712: backend key sectors = "12ab" is not a number". */
-  keyError(key: string, value: string, why: string): string {
+  private keyError(key: string, value: string, why: string): string {
     return this.name + ": backend key " + key + " = \"" + value + "\" " + why;
   }
 
