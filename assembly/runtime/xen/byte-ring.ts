@@ -116,9 +116,15 @@ export class ByteQueue {
 
   /** Withdraws message i if none of it is in the ring yet; false when it has begun. */
   withdraw(i: i32): bool {
-    if (i < 0 || i >= this.msgs.length || (i == 0 && this.off > 0)) return false;
-    this.msgs.splice(i, 1);
-    this.tags.splice(i, 1);
+    const n = this.msgs.length;
+    if (i < 0 || i >= n || (i == 0 && this.off > 0)) return false;
+    // The later ones move up a place (splice would also build an array of the removed one).
+    for (let j = i + 1; j < n; j++) {
+      this.msgs[j - 1] = this.msgs[j];
+      this.tags[j - 1] = this.tags[j];
+    }
+    this.msgs.length = n - 1;
+    this.tags.length = n - 1;
     return true;
   }
 
