@@ -116,6 +116,8 @@ export interface StartOptions {
   xenExtra?: string;
   /** Boot this file as the dom0 kernel instead of Debian's (failure-handling tests). */
   dom0Kernel?: string;
+  /** QEMU's -cpu model (default "max", or $MORGANA_TESTBED_CPU). */
+  cpu?: string;
   quiet?: boolean;
 }
 
@@ -307,7 +309,7 @@ export class Testbed {
       "-accel",
       "tcg,thread=multi",
       "-cpu",
-      "max",
+      this.opts.cpu ?? process.env.MORGANA_TESTBED_CPU ?? "max",
       "-smp",
       "1",
       "-m",
