@@ -356,20 +356,26 @@ export class Connect extends Task {
     }
     const v = new StaticArray<u64>(keys.length);
     if (!this.checkKeys(keys, text, v, Key.Sectors, Key.Info)) return false;
+    const sectors = v[Key.Sectors];
+    const sectorSize = v[Key.SectorSize];
     // The capacity in bytes must fit a u64 (sectors × sector-size).
-    if (v[Key.Sectors] > U64.MAX_VALUE / v[Key.SectorSize]) return this.keyFail("sectors", text[Key.Sectors], "overflows a 64-bit byte count");
+    if (sectors > U64.MAX_VALUE / sectorSize) return this.keyFail("sectors", text[Key.Sectors], "overflows a 64-bit byte count");
     if (!this.checkKeys(keys, text, v, Key.Info, keys.length)) return false;
-    const pss = keys[Key.PhysicalSectorSize];
-    if (v[Key.PhysicalSectorSize] == 0) v[Key.PhysicalSectorSize] = v[Key.SectorSize];
-    else if (v[Key.PhysicalSectorSize] < v[Key.SectorSize]) return this.keyFail(pss.key, text[Key.PhysicalSectorSize], pss.mustBe);
+    // physical-sector-size: absent (def 0) is the same as sector-size, and it is never below it.
+    let pss = v[Key.PhysicalSectorSize];
+    if (pss == 0) pss = sectorSize;
+    else if (pss < sectorSize) {
+      const k = keys[Key.PhysicalSectorSize];
+      return this.keyFail(k.key, text[Key.PhysicalSectorSize], k.mustBe);
+    }
     const n = this.info;
-    n.sectors = v[Key.Sectors];
-    n.sectorSize = <u32>v[Key.SectorSize];
+    n.sectors = sectors;
+    n.sectorSize = <u32>sectorSize;
     n.vdiskInfo = <u32>v[Key.Info];
     n.readOnly = (n.vdiskInfo & b.VDISK_READONLY) != 0;
     n.flush = v[Key.Flush] == 1;
     n.barrier = v[Key.Barrier] == 1;
-    n.physicalSectorSize = <u32>v[Key.PhysicalSectorSize];
+    n.physicalSectorSize = <u32>pss;
     return true;
   }
 
