@@ -90,7 +90,10 @@ describe("negotiation (io/blkif.h feature keys)", () => {
     [{ "feature-barrier": "2" }, 'vbd 51712: backend key feature-barrier = "2" is neither 0 nor 1'],
     [{ "feature-flush-cache": "yes" }, 'vbd 51712: backend key feature-flush-cache = "yes" is neither 0 nor 1'],
     [{ "physical-sector-size": "256" }, 'vbd 51712: backend key physical-sector-size = "256" is not a power of two ≥ sector-size'],
-    [{ "sector-size": "4096", "physical-sector-size": "1024" }, 'vbd 51712: backend key physical-sector-size = "1024" is not a power of two ≥ sector-size'],
+    [
+      { "sector-size": "4096", "physical-sector-size": "1024" },
+      'vbd 51712: backend key physical-sector-size = "1024" is not a power of two ≥ sector-size',
+    ],
     [{ sectors: "36028797018963968", info: "4x" }, 'vbd 51712: backend key sectors = "36028797018963968" overflows a 64-bit byte count'],
   ])("hostile backend key %j: a clear error, and the device is closed again", (keys, msg) => {
     const { lines, vbd } = blktest("info", { keys });
