@@ -34,10 +34,14 @@ export const SQLITE_WASM = join(BUILD_DIR, "sqlite.wasm");
 /** SQLite's C stack (wasm-ld --stack-first puts it at the bottom of memory). */
 export const SQLITE_STACK = 256 * 1024;
 
+/** The freestanding C library every native module links (tools/lib/lwip.ts shares it). */
+export const LIBC_C = join(SRC_DIR, "libc.c");
+export const LIBC_INCLUDE = join(SRC_DIR, "include");
+
 /** Code generation: wasm32 with the post-MVP features Node 20 and wasm2c 1.0.32 both
  * support, no host headers (sqlite/include stands in for libc's), nothing exported that
  * is not asked for. */
-function codegenFlags(resourceDir: string, amalgamationDir: string): string[] {
+export function codegenFlags(resourceDir: string, amalgamationDir: string): string[] {
   return [
     "--target=wasm32",
     "-O2",
