@@ -6,6 +6,7 @@ export const ETH_ARP = 0x0806;
 export const ETH_IP = 0x0800;
 export const IP_ICMP = 1;
 export const IP_TCP = 6;
+export const IP_UDP = 17;
 
 export function ip4(s: string): Uint8Array {
   const parts = s.split(".").map(Number);
@@ -89,6 +90,39 @@ export function tcp(
   const pseudo = concat(ip4(src), ip4(dst), Uint8Array.of(0, IP_TCP, seg.length >> 8, seg.length & 0xff));
   v.setUint16(16, checksum(concat(pseudo, seg)));
   return seg;
+}
+
+/** A UDP datagram with its checksum over the IPv4 pseudo-header. */
+export function udp(src: string, dst: string, sport: number, dport: number, data: Uint8Array): Uint8Array {
+  const d = concat(new Uint8Array(8), data);
+  const v = new DataView(d.buffer);
+  v.setUint16(0, sport);
+  v.setUint16(2, dport);
+  v.setUint16(4, d.length);
+  const pseudo = concat(ip4(src), ip4(dst), Uint8Array.of(0, IP_UDP, d.length >> 8, d.length & 0xff));
+  v.setUint16(6, checksum(concat(pseudo, d)) || 0xffff);
+  return d;
+}
+
+export interface ParsedUdp {
+  sport: number;
+  dport: number;
+  data: Uint8Array;
+  /** The checksum verifies (or is 0: none sent). */
+  checksumOk: boolean;
+}
+
+export function parseUdp(ip: ParsedIp): ParsedUdp {
+  const d = ip.payload;
+  const len = (d[4] << 8) | d[5];
+  const pseudo = concat(ip4(ip.src), ip4(ip.dst), Uint8Array.of(0, IP_UDP, len >> 8, len & 0xff));
+  const sum = (d[6] << 8) | d[7];
+  return {
+    sport: (d[0] << 8) | d[1],
+    dport: (d[2] << 8) | d[3],
+    data: d.subarray(8, len),
+    checksumOk: sum === 0 || checksum(concat(pseudo, d.subarray(0, len))) === 0,
+  };
 }
 
 export const TCP_SYN = 0x02;

@@ -149,10 +149,11 @@ describe("fetching lwIP's source", () => {
 });
 
 /** lwIP instantiated in Node with the glue's imports recording what it does. */
-function startLwip(wasm: Uint8Array) {
+function startLwip(wasm: Uint8Array, address = US) {
   const frames: Uint8Array[] = [];
   const events: string[] = [];
   const accepted: number[] = [];
+  const datagrams: { p: number; ip: number; port: number }[] = [];
   let now = 1000;
   let seed = 12345;
   let ex!: Record<string, any>;
@@ -188,7 +189,10 @@ function startLwip(wasm: Uint8Array) {
     },
     morgana_lwip_tcp_sent: (arg: number, _pcb: number, len: number) => (events.push(`sent ${arg} ${len}`), 0),
     morgana_lwip_tcp_err: (arg: number, err: number) => events.push(`err ${arg} ${err}`),
-    morgana_lwip_udp_recv: () => events.push("udp"),
+    morgana_lwip_udp_recv: (arg: number, _pcb: number, p: number, ip: number, port: number) => (
+      events.push(`udp ${arg} ${port}`),
+      datagrams.push({ p, ip, port })
+    ),
   };
   const inst = new WebAssembly.Instance(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>), { app });
   ex = inst.exports as Record<string, any>;
@@ -198,7 +202,14 @@ function startLwip(wasm: Uint8Array) {
   const netif = (heap + 15) & ~15;
   const mac = netif + 512;
   mem().set(MAC, mac);
-  const n = ex.morgana_lwip_netif_add(netif, mac, 1500, F.ip4u32(US), F.ip4u32("255.255.255.0"), F.ip4u32(PEER));
+  const n = ex.morgana_lwip_netif_add(
+    netif,
+    mac,
+    1500,
+    F.ip4u32(address),
+    F.ip4u32(address === "0.0.0.0" ? "0.0.0.0" : "255.255.255.0"),
+    F.ip4u32(address === "0.0.0.0" ? "0.0.0.0" : PEER),
+  );
   expect(n).toBe(netif);
   ex.netif_set_link_up(netif);
   ex.netif_set_up(netif);
@@ -210,7 +221,7 @@ function startLwip(wasm: Uint8Array) {
     mem().set(frame, ex.morgana_lwip_pbuf_payload(p));
     expect(ex.morgana_lwip_input(p, netif)).toBe(0);
   };
-  return { ex, netif, frames, events, accepted, input, mem, tick: (ms: number) => ((now += ms), ex.sys_check_timeouts()) };
+  return { ex, netif, frames, events, accepted, datagrams, input, mem, tick: (ms: number) => ((now += ms), ex.sys_check_timeouts()) };
 }
 
 const US = "10.0.0.2";
@@ -308,5 +319,51 @@ describe("lwIP running in Node against a scripted peer", () => {
     expect(s.events).toContain("sent 9 5");
     // Timers run without complaint.
     for (let i = 0; i < 10; i++) s.tick(250);
+  });
+
+  it("echoes a UDP datagram through udp_arm / udp_sendto4", () => {
+    const s = startLwip(readFileSync(first.wasm));
+    s.input(F.arpRequest(PEER_MAC, PEER, US)); // the peer's MAC, for the reply
+    s.frames.length = 0;
+    const pcb = s.ex.udp_new();
+    expect(pcb).not.toBe(0);
+    expect(s.ex.morgana_lwip_udp_bind4(pcb, 0, 7)).toBe(0);
+    s.ex.morgana_lwip_udp_arm(pcb, 5);
+    const msg = new TextEncoder().encode("echo me");
+    s.input(F.ethernet(MAC, PEER_MAC, F.ETH_IP, F.ipv4(PEER, US, F.IP_UDP, F.udp(PEER, US, 5555, 7, msg))));
+    expect(s.events.filter((e) => e.startsWith("udp"))).toEqual(["udp 5 5555"]);
+    const d = s.datagrams[0];
+    expect(d.ip).toBe(F.ip4u32(PEER));
+    expect(s.ex.morgana_lwip_pbuf_tot_len(d.p)).toBe(msg.length);
+    // Reply outside the callback, as the runtime will: the same pbuf goes back.
+    expect(s.ex.morgana_lwip_udp_sendto4(pcb, d.p, d.ip, d.port)).toBe(0);
+    s.ex.pbuf_free(d.p);
+    expect(s.frames).toHaveLength(1);
+    const ip = F.parseIpv4(F.parseEthernet(s.frames[0]).payload);
+    expect(ip).toMatchObject({ src: US, dst: PEER, proto: F.IP_UDP, headerOk: true });
+    const u = F.parseUdp(ip);
+    expect(u).toMatchObject({ sport: 7, dport: 5555, checksumOk: true });
+    expect(Buffer.from(u.data).toString()).toBe("echo me");
+  });
+
+  it("starts DHCP: dhcp_start broadcasts a DHCPDISCOVER carrying the interface's MAC", () => {
+    const s = startLwip(readFileSync(first.wasm), "0.0.0.0");
+    s.frames.length = 0;
+    expect(s.ex.dhcp_start(s.netif)).toBe(0);
+    expect(s.frames).toHaveLength(1);
+    const eth = F.parseEthernet(s.frames[0]);
+    expect([...eth.dst]).toEqual([...F.BROADCAST]);
+    expect([...eth.src]).toEqual([...MAC]);
+    const ip = F.parseIpv4(eth.payload);
+    expect(ip).toMatchObject({ src: "0.0.0.0", dst: "255.255.255.255", proto: F.IP_UDP, headerOk: true });
+    const u = F.parseUdp(ip);
+    expect(u).toMatchObject({ sport: 68, dport: 67, checksumOk: true });
+    expect(u.data[0]).toBe(1); // BOOTREQUEST
+    expect([...u.data.subarray(28, 34)]).toEqual([...MAC]); // chaddr
+    expect([...u.data.subarray(236, 240)]).toEqual([99, 130, 83, 99]); // the magic cookie
+    expect([...u.data.subarray(240, 243)]).toEqual([53, 1, 1]); // option 53: DHCPDISCOVER
+    // Its retransmission timer runs from sys_check_timeouts: a second DISCOVER within ~10 s.
+    for (let i = 0; i < 40 && s.frames.length < 2; i++) s.tick(500);
+    expect(s.frames.length).toBeGreaterThanOrEqual(2);
   });
 });
