@@ -153,6 +153,7 @@ function startLwip(wasm: Uint8Array, address = US) {
   const frames: Uint8Array[] = [];
   const events: string[] = [];
   const accepted: number[] = [];
+  const received: { pcb: number; p: number }[] = [];
   const datagrams: { p: number; ip: number; port: number }[] = [];
   let now = 1000;
   let seed = 12345;
@@ -181,10 +182,8 @@ function startLwip(wasm: Uint8Array, address = US) {
           ).toString()
         : "";
       events.push(`recv ${arg} ${p ? JSON.stringify(data) : "eof"} ${err}`);
-      if (p) {
-        ex.tcp_recved(pcb, ex.morgana_lwip_pbuf_tot_len(p));
-        ex.pbuf_free(p);
-      }
+      // Like the runtime: keep p (ERR_OK means it is ours) and give it back after lwIP returns.
+      if (p) received.push({ pcb, p });
       return 0;
     },
     morgana_lwip_tcp_sent: (arg: number, _pcb: number, len: number) => (events.push(`sent ${arg} ${len}`), 0),
@@ -221,7 +220,18 @@ function startLwip(wasm: Uint8Array, address = US) {
     mem().set(frame, ex.morgana_lwip_pbuf_payload(p));
     expect(ex.morgana_lwip_input(p, netif)).toBe(0);
   };
-  return { ex, netif, frames, events, accepted, datagrams, input, mem, tick: (ms: number) => ((now += ms), ex.sys_check_timeouts()) };
+  return {
+    ex,
+    netif,
+    frames,
+    events,
+    accepted,
+    datagrams,
+    received,
+    input,
+    mem,
+    tick: (ms: number) => ((now += ms), ex.sys_check_timeouts()),
+  };
 }
 
 const US = "10.0.0.2";
@@ -301,6 +311,12 @@ describe("lwIP running in Node against a scripted peer", () => {
     // Data in: the connection's recv callback gets it (and acknowledges it: tcp_recved).
     ack(F.TCP_ACK | 0x08, iss + 1, new TextEncoder().encode("hello"));
     expect(s.events.slice(2)).toEqual(['recv 9 "hello" 0']);
+    expect(s.received).toHaveLength(1);
+    for (const r of s.received.splice(0)) {
+      expect(r.pcb).toBe(conn);
+      s.ex.tcp_recved(r.pcb, s.ex.morgana_lwip_pbuf_tot_len(r.p));
+      s.ex.pbuf_free(r.p);
+    }
 
     // Data out: tcp_write + tcp_output send it back, acknowledging the peer's 5 bytes.
     const buf = s.ex.morgana_lwip_netif_size() + 1024 + ((s.ex.__heap_base as WebAssembly.Global).value as number);
