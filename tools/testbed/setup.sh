@@ -117,7 +117,7 @@ addmod() {
   ORDER+=("/lib/modules/$KV/${f#$R/lib/modules/$KV/}")
 }
 for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc xen-blkback xen-netback loop bridge tun \
-         virtio_pci 9pnet_virtio 9p; do addmod $m; done
+         virtio_pci 9pnet_virtio 9p virtio_console; do addmod $m; done
 printf '%s\n' "${ORDER[@]}" > $OUT/etc/modules.order
 
 cp "$HERE/dom0/init" $OUT/init

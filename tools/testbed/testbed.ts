@@ -17,7 +17,9 @@
 // - Disks live in dom0 (/tmp/disks/<name>.img, attached phy via loop by Xen's block
 //   script): createDisk(), readDisk(), and a guest spec's `disks` list.
 // - exec(): runs a POSIX sh script (busybox ash) in dom0 (xl save/restore, ip, ...), returns status+output.
-// - Control protocol (ttyS1, a unix socket on the host side): see dom0/ctl-server.
+// - Control protocol (a virtio-serial port in dom0, a unix socket on the host side): see
+//   dom0/ctl-server. Not a 16550 UART: under TCG, its receive path stalled for good now and
+//   then (half a command line stuck in the FIFO, no interrupt; seen with dom0/diag).
 //   Files go both ways through a 9p share mounted at /host in dom0; xenconsoled
 //   writes every guest's console log onto it, which is how consoles stream here.
 // Everything dom0 and the guests print is untrusted: it is parsed with anchored
@@ -329,8 +331,10 @@ export class Testbed {
       "stdio",
       "-chardev",
       `socket,id=ctl,path=${sockPath},server=on,wait=off`,
-      "-serial",
-      "chardev:ctl",
+      "-device",
+      "virtio-serial-pci,id=vser",
+      "-device",
+      "virtserialport,bus=vser.0,chardev=ctl,name=morgana.ctl",
       "-fsdev",
       `local,id=share,path=${this.shareDir},security_model=none`,
       "-device",
