@@ -1,4 +1,4 @@
-/* The C library subset SQLite calls (include/string.h), for wasm32. memcpy, memmove and
+/* The C library subset SQLite and lwIP call (include/string.h), for wasm32. memcpy, memmove and
  * memset are single bulk-memory instructions (-mbulk-memory); the rest are plain loops. */
 #include <string.h>
 
