@@ -2,7 +2,7 @@
 // twice: see image-syms.ts) → stripped image + xl config. Every step that costs time
 // is cached by content under .cache/image/: the asc output by the sources, wasm2c by the
 // wasm, each object by its source, headers and flags.
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { ROOT, IMAGES_DIR, wasmPath } from "./paths.ts";
 import { tool, toolVersion } from "./exec.ts";
@@ -69,33 +69,30 @@ function gcc() {
   return gccInfo;
 }
 
+/** The shim's headers and the kernel's code model, for everything linked into the image
+ * (gcc for the shim and the app, clang for the SQLite module). */
+const KERNEL_FLAGS = [
+  "-I",
+  join(SHIM, "include"),
+  "-I",
+  SHIM,
+  "-iquote",
+  "/usr/include", // wasm-rt.h: the system's (wabt)
+  "-mno-red-zone",
+  "-mcmodel=kernel",
+  "-fno-pic",
+  "-fno-pie",
+  "-fno-stack-protector",
+  "-fno-asynchronous-unwind-tables",
+  "-fno-omit-frame-pointer",
+  "-fno-common",
+];
+
 /** Flags. Shim C never touches SSE (so trap handlers need not save it); the wasm code
  * uses SSE for floats, keeps frame pointers and its functions un-inlined and un-merged
  * so that trap reports name every wasm frame (traps.c). */
 function flags(include: string) {
-  const base = [
-    "-O2",
-    "-std=gnu11",
-    "-Wall",
-    "-ffreestanding",
-    "-nostdinc",
-    "-isystem",
-    include,
-    "-I",
-    join(SHIM, "include"),
-    "-I",
-    SHIM,
-    "-iquote",
-    "/usr/include", // wasm-rt.h: the system's (wabt)
-    "-mno-red-zone",
-    "-mcmodel=kernel",
-    "-fno-pic",
-    "-fno-pie",
-    "-fno-stack-protector",
-    "-fno-asynchronous-unwind-tables",
-    "-fno-omit-frame-pointer",
-    "-fno-common",
-  ];
+  const base = ["-O2", "-std=gnu11", "-Wall", "-ffreestanding", "-nostdinc", "-isystem", include, ...KERNEL_FLAGS];
   const shim = [...base, "-mgeneral-regs-only", "-fno-tree-loop-distribute-patterns"];
   const wasm = [
     ...base,
@@ -127,20 +124,7 @@ function clangWasmFlags(resourceInclude: string) {
     "-nostdinc",
     "-isystem",
     resourceInclude,
-    "-I",
-    join(SHIM, "include"),
-    "-I",
-    SHIM,
-    "-iquote",
-    "/usr/include",
-    "-mno-red-zone",
-    "-mcmodel=kernel",
-    "-fno-pic",
-    "-fno-pie",
-    "-fno-stack-protector",
-    "-fno-asynchronous-unwind-tables",
-    "-fno-omit-frame-pointer",
-    "-fno-common",
+    ...KERNEL_FLAGS,
     "-fbuiltin",
     "-fno-math-errno",
     "-DNDEBUG",

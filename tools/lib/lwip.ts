@@ -11,12 +11,13 @@
 // used: Debian's patches touch the socket API, PPP and its build, none of which we compile.
 // Every step is cached by content under .cache/lwip/; nothing fetched is committed.
 import { createHash } from "node:crypto";
-import { existsSync, copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUILD_DIR, ROOT } from "./paths.ts";
-import { tool, toolVersion, ToolError } from "./exec.ts";
+import { tool, toolVersion } from "./exec.ts";
 import { cacheArea, cached, contentKey as key, hashDir, hashTree } from "./cache.ts";
-import { CLANG, WASM_LD, LIBC_C, LIBC_INCLUDE, codegenFlags } from "./sqlite.ts";
+import { CLANG, LIBC_C, LIBC_INCLUDE, codegenFlags } from "./sqlite.ts";
+import { linkNativeModule } from "./native.ts";
 
 export const LWIP_SOURCE_PACKAGE = "lwip";
 /** The upstream tarball inside Debian's source package, and its sha256 (from the .dsc of 2.1.3+dfsg1-2). */
@@ -328,27 +329,19 @@ async function doBuild(opts: LwipOptions): Promise<LwipBuild> {
     }),
   );
 
-  const ldArgs = [
-    "--no-entry", // a library: the app calls in
-    "--stack-first", // an overflow traps below address 0 instead of corrupting data
-    "-z",
-    `stack-size=${LWIP_STACK}`,
-    "--max-memory=4294901760",
-    "--export=__heap_base",
-    "--export=__data_end",
-    ...LWIP_API.map((n) => `--export=${n}`),
-  ];
-  const linkKey = key(...objects.map((o) => readFileSync(o)), ldArgs.join(" "));
-  const wasm = join(CACHE, linkKey, "lwip.wasm");
-  const linked = !(await cached(wasm, async (tmp) => {
-    await tool(WASM_LD, [...ldArgs, ...objects, "-o", tmp], "linking the lwIP module");
-  }));
-  checkLwipModule(readFileSync(wasm), wasm);
-  mkdirSync(BUILD_DIR, { recursive: true });
-  if (!existsSync(LWIP_WASM) || !readFileSync(LWIP_WASM).equals(readFileSync(wasm))) {
-    copyFileSync(wasm, `${LWIP_WASM}.tmp${process.pid}`);
-    renameSync(`${LWIP_WASM}.tmp${process.pid}`, LWIP_WASM);
-  }
+  const {
+    wasm,
+    key: linkKey,
+    linked,
+  } = await linkNativeModule({
+    name: "lwip",
+    what: "the lwIP module",
+    cacheDir: CACHE,
+    objects,
+    stackBytes: LWIP_STACK,
+    exports: LWIP_API,
+    check: checkLwipModule,
+  });
   return {
     wasm,
     copy: LWIP_WASM,

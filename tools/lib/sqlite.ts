@@ -9,11 +9,12 @@
 // The source is the amalgamation better-sqlite3 ships (npm pack, integrity pinned
 // below); it is never committed. Every step is cached by content under .cache/sqlite/.
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, BUILD_DIR } from "./paths.ts";
 import { tool, toolVersion } from "./exec.ts";
 import { cacheArea, cached, contentKey as sha, hashDir } from "./cache.ts";
+import { linkNativeModule } from "./native.ts";
 
 /** Where the amalgamation comes from: better-sqlite3 12.11.1 ships SQLite 3.53.2. */
 export const SQLITE_PACKAGE = "better-sqlite3@12.11.1";
@@ -25,7 +26,6 @@ export const SQLITE_APP_MODULE = "app";
 export const SQLITE_VFS_PREFIX = "morgana_vfs_";
 
 export const CLANG = "/usr/bin/clang-14";
-export const WASM_LD = "/usr/bin/wasm-ld-14";
 const SRC_DIR = join(ROOT, "sqlite");
 const DECLS = join(ROOT, "assembly", "runtime", "sqlite", "sqlite3.ts");
 const CACHE = cacheArea("sqlite");
@@ -209,28 +209,15 @@ async function doBuild(opts: SqliteOptions): Promise<SqliteBuild> {
   );
 
   // Link, keyed by the objects and the export list.
-  const api = sqliteApiNames();
-  const ldArgs = [
-    "--no-entry", // a library: the app calls in
-    "--stack-first", // stack at the bottom: an overflow traps at address < 0 instead of corrupting data
-    "-z",
-    `stack-size=${SQLITE_STACK}`,
-    "--max-memory=4294901760", // 65535 pages: the memory grows as the app's heap does
-    "--export=__heap_base", // where the app's data may start (asc --memoryBase)
-    "--export=__data_end",
-    ...api.map((n) => `--export=${n}`),
-  ];
-  const key = sha(...objects.map((o) => readFileSync(o)), ldArgs.join(" "));
-  const wasm = join(CACHE, key, "sqlite.wasm");
-  const linked = !(await cached(wasm, async (tmp) => {
-    await tool(WASM_LD, [...ldArgs, ...objects, "-o", tmp], "linking the SQLite module");
-  }));
-  checkSqliteModule(readFileSync(wasm), wasm);
-  mkdirSync(BUILD_DIR, { recursive: true });
-  if (!existsSync(SQLITE_WASM) || !readFileSync(SQLITE_WASM).equals(readFileSync(wasm))) {
-    copyFileSync(wasm, `${SQLITE_WASM}.tmp${process.pid}`);
-    renameSync(`${SQLITE_WASM}.tmp${process.pid}`, SQLITE_WASM);
-  }
+  const { wasm, key, linked } = await linkNativeModule({
+    name: "sqlite",
+    what: "the SQLite module",
+    cacheDir: CACHE,
+    objects,
+    stackBytes: SQLITE_STACK,
+    exports: sqliteApiNames(),
+    check: checkSqliteModule,
+  });
   writeFileSync(join(CACHE, "version"), version + "\n");
   const ms = performance.now() - t0;
   return {
