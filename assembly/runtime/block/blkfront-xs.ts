@@ -6,7 +6,7 @@
 //   3. xenbus connect: at InitWait read feature-max-indirect-segments and
 //      max-ring-page-order; publish ring-ref, event-channel and protocol with
 //      state Initialised; wait for the backend's Connected.
-//   4. Read what the backend writes when it connects (connectKeys()): sectors,
+//   4. Read what the backend writes when it connects (the Key table): sectors,
 //      sector-size, info (VDISK_READONLY), feature-flush-cache, feature-barrier,
 //      physical-sector-size. Optional keys get blkif.h's defaults; every value
 //      is parsed strictly and checked against its row of the table.
@@ -111,28 +111,7 @@ function parseU64(s: string, out: StaticArray<u64>): bool {
   return true;
 }
 
-/**
- * A key the backend writes when it connects (blkif.h) and what its value must
- * be: a decimal from min to max, a power of two if powerOfTwo. Absent or empty,
- * it takes def (blkif.h's default), unless blkif.h requires it.
- */
-class ConnectKey {
-  /** The table, once made (connectKeys()). */
-  static made: Array<ConnectKey> | null = null;
-
-  constructor(
-    public key: string,
-    public required: bool,
-    public def: u64,
-    public min: u64,
-    public max: u64,
-    public powerOfTwo: bool,
-    /** The end of the refusal: `vbd 51712: backend key <key> = "<value>" <mustBe>`. */
-    public mustBe: string,
-  ) {}
-}
-
-/** The rows of connectKeys(), in the order they are read and checked. */
+/** The keys the backend writes when it connects (blkif.h), in the order they are read and checked: rows of the tables below. */
 enum Key {
   Sectors,
   SectorSize,
@@ -140,24 +119,46 @@ enum Key {
   Flush,
   Barrier,
   PhysicalSectorSize,
+  Count,
 }
 
-/** The keys the backend writes when it connects, in Key order (made on first use: a table at top level would be built at every app's start). */
-function connectKeys(): Array<ConnectKey> {
-  let t = ConnectKey.made;
-  if (t) return t;
-  t = [
-    //             key                     required def  min  max            2^n    refused: the value ...
-    new ConnectKey("sectors",              true,  0,   0,   U64.MAX_VALUE, false, "is not a number"),
-    new ConnectKey("sector-size",          false, 512, 512, 4096,          true,  "is not a power of two from 512 to 4096"),
-    new ConnectKey("info",                 false, 0,   0,   0xffffffff,    false, "is not a 32-bit number"),
-    new ConnectKey("feature-flush-cache",  false, 0,   0,   1,             false, "is neither 0 nor 1"),
-    new ConnectKey("feature-barrier",      false, 0,   0,   1,             false, "is neither 0 nor 1"),
-    // Absent (def 0): the same as sector-size; never below it (checked after the table).
-    new ConnectKey("physical-sector-size", false, 0,   512, 65536,         true,  "is not a power of two ≥ sector-size"),
-  ];
-  ConnectKey.made = t;
-  return t;
+/** KEY_LIMITS flags: blkif.h requires the key; the value must be a power of two. */
+const REQUIRED: u64 = 1;
+const POW2: u64 = 2;
+
+// The connect-key table, in Key order, as static data (no code builds it): each
+// value is a decimal from min to max (a power of two if POW2); absent or empty,
+// it takes the default (blkif.h's), unless REQUIRED. A refused value reads
+// `vbd 51712: backend key <key> = "<value>" <the value ...>`. @lazy: compiled
+// only into an app that opens a block device.
+@lazy const KEY_TEXT: StaticArray<string> = [
+  // key                  refused: the value ...
+  "sectors",              "is not a number",
+  "sector-size",          "is not a power of two from 512 to 4096",
+  "info",                 "is not a 32-bit number",
+  "feature-flush-cache",  "is neither 0 nor 1",
+  "feature-barrier",      "is neither 0 nor 1",
+  "physical-sector-size", "is not a power of two ≥ sector-size",
+];
+@lazy const KEY_LIMITS: StaticArray<u64> = [
+  // default min  max            flags
+  0,         0,   U64.MAX_VALUE, REQUIRED, // sectors
+  512,       512, 4096,          POW2,     // sector-size
+  0,         0,   0xffffffff,    0,        // info
+  0,         0,   1,             0,        // feature-flush-cache
+  0,         0,   1,             0,        // feature-barrier
+  0,         512, 65536,         POW2,     // physical-sector-size: absent (0) means sector-size; never below it (checked after the table)
+];
+
+// The tables' cells for key k (k < Key.Count: the tables hold a row for every Key).
+@inline function keyName(k: i32): string {
+  return unchecked(KEY_TEXT[2 * k]);
+}
+@inline function keyMustBe(k: i32): string {
+  return unchecked(KEY_TEXT[2 * k + 1]);
+}
+@inline function keyLimit(k: i32, column: i32): u64 {
+  return unchecked(KEY_LIMITS[4 * k + column]);
 }
 
 /** The stages of Connect, in the order they run; each handles what the one before it awaited. */
@@ -172,7 +173,7 @@ enum ConnectStage {
   RingOrder,
   /** Connected: check the InitWait offers, read the keys the backend wrote on connecting. */
   Handshake,
-  /** Check those keys (connectKeys()) and make the Blkfront. */
+  /** Check those keys (the Key table) and make the Blkfront. */
   ConnectKeys,
   /** A backend value was refused: the device is being closed again; then reject with the refusal. */
   Refused,
@@ -258,8 +259,7 @@ export class Connect extends Task {
         this.info.backend = this.fe.backend;
         if (!this.readOffers()) return;
         this.stage = ConnectStage.ConnectKeys;
-        const keys = connectKeys();
-        for (let i = 0; i < keys.length; i++) this.keyReqs.push(this.xs.read(this.fe.backend + "/" + keys[i].key));
+        for (let k = 0; k < Key.Count; k++) this.keyReqs.push(this.xs.read(this.fe.backend + "/" + keyName(k)));
         this.await(new AllSettled(changetype<Array<Future>>(this.keyReqs)));
         return;
       }
@@ -343,31 +343,27 @@ export class Connect extends Task {
     return true;
   }
 
-  // The keys the backend wrote on connecting, checked against connectKeys() in
-  // table order, with the checks that need two keys where the second is known.
+  // The keys the backend wrote on connecting, checked against the key table in
+  // Key order, with the checks that need two keys where the second is known.
   private readConnectKeys(): bool {
-    const keys = connectKeys();
     const text = new Array<string>(); // as written, "" when absent
     for (let i = 0; i < this.keyReqs.length; i++) {
       const r = this.keyReqs[i];
       if (r.ok) text.push(r.text());
       else if (r.errno == abi.ENOENT) text.push("");
-      else return this.refused(this.fe.backend + "/" + keys[i].key + ": " + r.error);
+      else return this.refused(this.fe.backend + "/" + keyName(i) + ": " + r.error);
     }
-    const v = new StaticArray<u64>(keys.length);
-    if (!this.checkKeys(keys, text, v, Key.Sectors, Key.Info)) return false;
+    const v = new StaticArray<u64>(Key.Count);
+    if (!this.checkKeys(text, v, Key.Sectors, Key.Info)) return false;
     const sectors = v[Key.Sectors];
     const sectorSize = v[Key.SectorSize];
     // The capacity in bytes must fit a u64 (sectors × sector-size).
     if (sectors > U64.MAX_VALUE / sectorSize) return this.keyFail("sectors", text[Key.Sectors], "overflows a 64-bit byte count");
-    if (!this.checkKeys(keys, text, v, Key.Info, keys.length)) return false;
+    if (!this.checkKeys(text, v, Key.Info, Key.Count)) return false;
     // physical-sector-size: absent (def 0) is the same as sector-size, and it is never below it.
     let pss = v[Key.PhysicalSectorSize];
     if (pss == 0) pss = sectorSize;
-    else if (pss < sectorSize) {
-      const k = keys[Key.PhysicalSectorSize];
-      return this.keyFail(k.key, text[Key.PhysicalSectorSize], k.mustBe);
-    }
+    else if (pss < sectorSize) return this.keyFail(keyName(Key.PhysicalSectorSize), text[Key.PhysicalSectorSize], keyMustBe(Key.PhysicalSectorSize));
     const n = this.info;
     n.sectors = sectors;
     n.sectorSize = <u32>sectorSize;
@@ -380,18 +376,18 @@ export class Connect extends Task {
   }
 
   // Keys [from, to) of the table: each value parsed strictly into v, or its default; false once one is refused.
-  private checkKeys(keys: Array<ConnectKey>, text: Array<string>, v: StaticArray<u64>, from: i32, to: i32): bool {
+  private checkKeys(text: Array<string>, v: StaticArray<u64>, from: i32, to: i32): bool {
     const num = this.num;
-    for (let i = from; i < to; i++) {
-      const k = keys[i];
-      const s = text[i];
+    for (let k = from; k < to; k++) {
+      const s = text[k];
+      const flags = keyLimit(k, 3);
       if (s == "") {
-        if (k.required) return this.refused(this.name + ": the backend wrote no " + k.key + " key (blkif.h requires it)");
-        v[i] = k.def;
+        if (flags & REQUIRED) return this.refused(this.name + ": the backend wrote no " + keyName(k) + " key (blkif.h requires it)");
+        v[k] = keyLimit(k, 0);
         continue;
       }
-      if (!parseU64(s, num) || num[0] < k.min || num[0] > k.max || (k.powerOfTwo && popcnt(num[0]) != 1)) return this.keyFail(k.key, s, k.mustBe);
-      v[i] = num[0];
+      if (!parseU64(s, num) || num[0] < keyLimit(k, 1) || num[0] > keyLimit(k, 2) || (flags & POW2 && popcnt(num[0]) != 1)) return this.keyFail(keyName(k), s, keyMustBe(k));
+      v[k] = num[0];
     }
     return true;
   }

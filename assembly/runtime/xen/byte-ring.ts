@@ -71,9 +71,16 @@ export class ByteRing {
  * flush (after the consumer's event). Each message carries a tag (xenstore: its
  * request id) so one not yet begun can be withdrawn.
  */
+/** A message in a ByteQueue and its tag. */
+class Queued {
+  constructor(
+    public bytes: Uint8Array,
+    public tag: u32,
+  ) {}
+}
+
 export class ByteQueue {
-  private msgs: Array<Uint8Array> = new Array<Uint8Array>();
-  private tags: Array<u32> = new Array<u32>();
+  private msgs: Array<Queued> = new Array<Queued>();
   /** Bytes of the first message already in the ring. */
   private off: i32 = 0;
   /** Bytes placed in the ring since the start. */
@@ -87,22 +94,21 @@ export class ByteQueue {
   }
 
   push(m: Uint8Array, tag: u32 = 0): void {
-    this.msgs.push(m);
-    this.tags.push(tag);
+    this.msgs.push(new Queued(m, tag));
   }
 
   /** Copies queued bytes into the ring while it has room; false when the consumer corrupted the indices. */
   flush(): bool {
-    while (this.msgs.length > 0) {
-      const m = this.msgs[0];
+    const msgs = this.msgs;
+    while (msgs.length > 0) {
+      const m = msgs[0].bytes;
       const n = this.ring.write(m.dataStart + this.off, m.length - this.off);
       if (n < 0) return false;
       if (n == 0) break; // full: the consumer notifies when it has taken some
       this.off += n;
       this.placed += <u64>n;
       if (this.off == m.length) {
-        this.msgs.shift();
-        this.tags.shift();
+        msgs.shift();
         this.off = 0;
       }
     }
@@ -111,26 +117,24 @@ export class ByteQueue {
 
   /** The queue position of the message tagged `tag`, or -1. */
   indexOf(tag: u32): i32 {
-    return this.tags.indexOf(tag);
+    const msgs = this.msgs;
+    for (let i = 0; i < msgs.length; i++) if (msgs[i].tag == tag) return i;
+    return -1;
   }
 
   /** Withdraws message i if none of it is in the ring yet; false when it has begun. */
   withdraw(i: i32): bool {
-    const n = this.msgs.length;
+    const msgs = this.msgs;
+    const n = msgs.length;
     if (i < 0 || i >= n || (i == 0 && this.off > 0)) return false;
     // The later ones move up a place (splice would also build an array of the removed one).
-    for (let j = i + 1; j < n; j++) {
-      this.msgs[j - 1] = this.msgs[j];
-      this.tags[j - 1] = this.tags[j];
-    }
-    this.msgs.length = n - 1;
-    this.tags.length = n - 1;
+    for (let j = i + 1; j < n; j++) msgs[j - 1] = msgs[j];
+    msgs.length = n - 1;
     return true;
   }
 
   clear(): void {
     this.msgs.length = 0;
-    this.tags.length = 0;
     this.off = 0;
   }
 }
