@@ -7,6 +7,7 @@
 //   Initialising ──────────▶ InitWait          backend publishes features
 //   write ring-ref, port,
 //   Initialised (one tx) ──▶ Connected         backend maps the ring
+//   (netfront publishes Connected instead: xen-netback connects on the frontend's Connected)
 //   Connected                                  (watched: leaving Connected fails the device)
 //   Closing ───────────────▶ Closing/Closed
 //   Closed
@@ -103,7 +104,7 @@ class Publish extends TxBody {
     const fe = this.fe;
     const reqs = new Array<Future>();
     for (let i = 0; i < fe.writes.length; i++) reqs.push(fe.xs.write(fe.path + "/" + fe.writes[i].name, fe.writes[i].value, this.tx));
-    const last = fe.xs.write(fe.path + "/state", STATE_INITIALISED.toString(), this.tx);
+    const last = fe.xs.write(fe.path + "/state", fe.publishState.toString(), this.tx);
     reqs.push(last);
     this.req = last;
     this.await(new Join(reqs));
@@ -296,6 +297,9 @@ class Handshake extends Task {
           if (r.ok) fe.features[i].value = r.text(); // missing optional keys keep their defaults
           else if (r.errno != abi.ENOENT) return this.bail(fe.path + ": " + r.error, true);
         }
+        const c = fe.check;
+        const refused = c ? c.check(fe) : "";
+        if (refused.length > 0) return this.bail(refused, true);
         this.stage = HandshakeStage.Initialised;
         this.await(fe.xs.transaction(new Publish(fe)));
         return;
@@ -309,7 +313,12 @@ class Handshake extends Task {
       case HandshakeStage.BackendConnected: {
         if (a!.failed) return this.bail(a!.error, true);
         this.stage = HandshakeStage.Connected;
-        this.await(fe.xs.write(fe.path + "/state", STATE_CONNECTED.toString()));
+        if (fe.publishState == STATE_CONNECTED) {
+          // Published with the keys already (netfront): nothing to write.
+          const done = new Future();
+          done.resolve();
+          this.await(done);
+        } else this.await(fe.xs.write(fe.path + "/state", STATE_CONNECTED.toString()));
         return;
       }
       case HandshakeStage.Connected: {
@@ -403,6 +412,12 @@ class Close extends Task {
   }
 }
 
+/** A device's own check of the backend's feature keys at InitWait, before anything is published. */
+export abstract class FeatureCheck {
+  /** "" to go on, or why the device is refused (the whole message): the handshake then closes. */
+  abstract check(fe: Frontend): string;
+}
+
 /** A device's frontend: `device/<type>/<id>` under our domain's xenstore home. */
 export class Frontend {
   readonly path: string;
@@ -416,6 +431,10 @@ export class Frontend {
   features: Array<Key> = new Array<Key>();
   /** Keys to publish with state Initialised (ring-ref, event-channel, protocol ...). */
   writes: Array<Key> = new Array<Key>();
+  /** The state published with the keys: Initialised, or Connected for a backend that connects on it (xen-netback). */
+  publishState: i32 = STATE_INITIALISED;
+  /** Refuses the backend's features before anything is published (null: none). */
+  check: FeatureCheck | null = null;
   /** Deadline of each backend state the handshake waits for, and of the close. */
   connectTimeoutNs: i64 = CONNECT_TIMEOUT_NS;
   closeTimeoutNs: i64 = CLOSE_TIMEOUT_NS;
