@@ -6,6 +6,7 @@ import { EventChannels, BackendEnd } from "./event-channels.ts";
 import { GrantTable } from "./grant-table.ts";
 import { Xenstored } from "./xenstored.ts";
 import type { VbdBackend } from "./blkback.ts";
+import type { VifBackend } from "./netback.ts";
 import { DEFAULT_MEMORY_MIB, estimateImageBytes, linearFrames, memoryPlan } from "./memory.ts";
 
 /** Xen's SHUTDOWN_* reasons (xen/include/public/sched.h). */
@@ -69,6 +70,8 @@ export class Domain {
   readonly consolePort: BackendEnd;
   /** Virtual block devices (blkback.ts), in device order. */
   readonly vbds: VbdBackend[] = [];
+  /** Virtual network interfaces (netback.ts), in device order. */
+  readonly vifs: VifBackend[] = [];
   /** Backends serviced when the guest blocks (xenstored first). */
   readonly services: (() => void)[] = [];
   private timed: Timed[] = [];
