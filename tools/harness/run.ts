@@ -9,6 +9,7 @@ import { checkLink, instantiateSqlite, loadSqlite, SHARED_MEMORY, SQLITE_MODULE,
 import { asTrap, formatTrap, MAX_FRAMES, Trap } from "./trap.ts";
 import { EXIT_CODE, Outcome } from "../lib/outcome.ts";
 import { Disk, DiskOptions, PowerCutSignal, VbdBackend, vbdDevid } from "./blkback.ts";
+import { VifBackend, VifOptions } from "./netback.ts";
 import {
   DEFAULT_MEMORY_MIB,
   estimateImageBytes,
@@ -37,6 +38,8 @@ export interface RunOptions extends Partial<DomainConfig> {
   setup?: (dom: Domain) => void;
   /** Virtual disks, attached as xvda, xvdb, ... (device/vbd/51712, 51728, ...); a Disk keeps its contents across runs. */
   disks?: (Disk | DiskOptions)[];
+  /** Virtual network interfaces, attached as device/vif/0, 1, ... (netback.ts: the peer on the wire, faults). */
+  vifs?: VifOptions[];
   /** The SQLite module for an app that imports from module "sqlite" (path or bytes);
    * default build/sqlite.wasm (npm run build makes it). */
   sqlite?: string | Uint8Array;
@@ -243,6 +246,7 @@ export function runWasm(opts: RunOptions): RunResult {
   if (memory.buffer.byteLength / 65536 > maxPages!) return noRoom(memory.buffer.byteLength / 65536);
   dom.memory = () => memory!.buffer;
   (opts.disks ?? []).forEach((d, i) => dom.vbds.push(new VbdBackend(dom, vbdDevid(i), d)));
+  (opts.vifs ?? []).forEach((v, i) => dom.vifs.push(new VifBackend(dom, i, v)));
   opts.setup?.(dom);
 
   const savedLimit = Error.stackTraceLimit;
