@@ -5,8 +5,10 @@
  *
  * Contract: one thread. The app calls lwIP from one runtime task; the imported callbacks
  * run inside those calls and must only record what happened (settle futures), never call
- * back into lwIP. `arg` is an opaque u32 the app chose; pointers are offsets into the one
- * linear memory. */
+ * back into lwIP, with one exception: the accept callback arms the new pcb
+ * (morgana_lwip_tcp_arm, which only sets its callback fields), since data in the segment
+ * that completed the handshake is delivered before the callback's caller returns.
+ * `arg` is an opaque u32 the app chose; pointers are offsets into the one linear memory. */
 #include "lwip/init.h"
 #include "lwip/sys.h"
 #include "lwip/netif.h"
@@ -16,6 +18,8 @@
 #include "lwip/dhcp.h"
 #include "lwip/etharp.h"
 #include "netif/ethernet.h"
+#include "lwip/timeouts.h"
+#include "lwip/priv/memp_priv.h"
 
 #define IMPORT(name) __attribute__((import_module("app"), import_name("morgana_lwip_" #name)))
 #define EXPORT(name) __attribute__((export_name("morgana_lwip_" #name)))
@@ -106,6 +110,15 @@ EXPORT(tcp_arm_listen) void tcp_arm_listen(struct tcp_pcb *pcb, u32_t arg)
     tcp_arg(pcb, (void *)arg);
     tcp_accept(pcb, on_accept);
 }
+/* Stops a connection's events (before tcp_close or tcp_abort): no callback reaches the app
+ * under its arg again; data that still arrives goes to lwIP's own tcp_recv_null. */
+EXPORT(tcp_disarm) void tcp_disarm(struct tcp_pcb *pcb)
+{
+    tcp_arg(pcb, 0);
+    tcp_recv(pcb, 0);
+    tcp_sent(pcb, 0);
+    tcp_err(pcb, 0);
+}
 EXPORT(tcp_bind4) err_t tcp_bind4(struct tcp_pcb *pcb, u32_t ip, u32_t port)
 {
     ip_addr_t a = IPADDR4_INIT(ip);
@@ -143,6 +156,26 @@ EXPORT(udp_sendto4) err_t udp_sendto4(struct udp_pcb *pcb, struct pbuf *p, u32_t
 {
     ip_addr_t a = IPADDR4_INIT(ip);
     return udp_sendto(pcb, p, &a, (u16_t)port);
+}
+
+/* --- Timers and counters ------------------------------------------------------------ */
+
+/* Milliseconds until sys_check_timeouts has work, 0xffffffff for none. */
+EXPORT(timeouts_sleeptime) u32_t timeouts_sleeptime(void) { return sys_timeouts_sleeptime(); }
+/* Whether DHCP has bound an address to the interface. */
+EXPORT(dhcp_bound) u32_t dhcp_bound(struct netif *n) { return dhcp_supplied_address(n); }
+
+/* Elements in use in one of lwIP's static pools (leak tests; LWIP_STATS is off): the pool's
+ * size less the length of its free list. which: 0 PBUF_POOL, 1 TCP_PCB, 2 TCP_PCB_LISTEN,
+ * 3 UDP_PCB, 4 TCP_SEG, 5 PBUF (ref/rom headers), 6 ARP_QUEUE; any other: 0xffffffff. */
+EXPORT(pool_used) u32_t pool_used(u32_t which)
+{
+    static const memp_t pools[] = {MEMP_PBUF_POOL, MEMP_TCP_PCB, MEMP_TCP_PCB_LISTEN, MEMP_UDP_PCB, MEMP_TCP_SEG, MEMP_PBUF, MEMP_ARP_QUEUE};
+    if (which >= sizeof pools / sizeof pools[0]) return 0xffffffffu;
+    const struct memp_desc *d = memp_pools[pools[which]];
+    u32_t free = 0;
+    for (struct memp *m = *d->tab; m; m = m->next) free++;
+    return d->num - free;
 }
 
 /* --- libc beyond sqlite/libc.c ----------------------------------------------------- */
