@@ -183,6 +183,7 @@ export class VifBackend {
   private rxQueue: RxFrame[] = [];
   private txResponses = 0;
   private rxResponses = 0;
+  private rxHostile = false;
   private connectedAt = 0n;
   private readonly rng: () => number;
   private held?: { frame: Uint8Array; toGuest: boolean; csumBlank: boolean };
@@ -634,10 +635,11 @@ export class VifBackend {
 
   private serviceRx(): void {
     const m = this.rxMap;
-    if (!m || this.disabled || this.starving()) return;
+    if (!m || this.disabled || this.rxHostile || this.starving()) return;
     const f = this.faults;
     let pushed = false;
-    while (this.rxQueue.length) {
+    let extra = false;
+    while (this.rxQueue.length && !extra) {
       const { frame, csumBlank } = this.rxQueue[0];
       const needed = Math.max(1, Math.ceil(frame.length / PAGE));
       // xenvif_rx_ring_slots_available(): enough requests, or ask to be told when there are.
@@ -686,7 +688,7 @@ export class VifBackend {
         m.write(this.slot(idx, RX_ENTRY), o);
         this.rxReqCons = (idx + 1) >>> 0;
         this.rxSlots++;
-        if (f.extraRx === n) this.rxReqCons = (this.u32(m, 0) + 1) >>> 0;
+        if (f.extraRx === n) extra = true;
       }
       pushed = true;
     }
@@ -694,6 +696,11 @@ export class VifBackend {
     // RING_PUSH_RESPONSES_AND_CHECK_NOTIFY: rsp_prod_pvt = req_cons.
     const old = this.u32(m, 8);
     this.setU32(m, 8, this.rxReqCons);
+    if (extra) {
+      // RingFaults.extraRx: rsp_prod one past everything posted; this ring serves nothing more.
+      this.setU32(m, 8, this.u32(m, 0) + 1);
+      this.rxHostile = true;
+    }
     if ((this.rxReqCons - this.u32(m, 12)) >>> 0 < (this.rxReqCons - old) >>> 0) {
       this.notifies++;
       this.rxPort?.notify();
