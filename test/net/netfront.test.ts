@@ -24,7 +24,7 @@ import {
   VifOptions,
   WirePort,
 } from "../../tools/harness/netback.ts";
-import { writePcap } from "../../tools/harness/pcap.ts";
+import { pcapBytes, writePcap } from "../../tools/harness/pcap.ts";
 import { BUILD_DIR, wasmPath } from "../../tools/lib/paths.ts";
 import * as F from "./frames.ts";
 
@@ -826,4 +826,23 @@ describe("netback on its own (drivers/net/xen-netback)", () => {
     expect(b.page(0)).toEqual(bytes.subarray(0, 4096));
     expect(b.page(2).subarray(0, 808)).toEqual(bytes.subarray(8192));
   });
+});
+
+test("pcap.ts writes libpcap 2.4 files of Ethernet frames", () => {
+  const a = Uint8Array.from({ length: 60 }, (_, i) => i);
+  const b = new Uint8Array(70000).fill(7); // longer than the snap length: cut, its length kept
+  const bytes = pcapBytes([
+    { atNs: 1_700_000_000_123_456_789n, dir: "tx", frame: a },
+    { atNs: 1_700_000_001_000_000_000n, dir: "rx", frame: b },
+  ]);
+  const dv = new DataView(bytes.buffer);
+  expect([dv.getUint32(0, true), dv.getUint16(4, true), dv.getUint16(6, true), dv.getUint32(16, true), dv.getUint32(20, true)]).toEqual([
+    0xa1b2c3d4, 2, 4, 65535, 1,
+  ]);
+  expect([dv.getUint32(24, true), dv.getUint32(28, true), dv.getUint32(32, true), dv.getUint32(36, true)]).toEqual([
+    1_700_000_000, 123_456, 60, 60,
+  ]);
+  expect(bytes.subarray(40, 100)).toEqual(a);
+  expect([dv.getUint32(100, true), dv.getUint32(108, true), dv.getUint32(112, true)]).toEqual([1_700_000_001, 65535, 70000]);
+  expect(bytes.length).toBe(24 + 16 + 60 + 16 + 65535);
 });

@@ -32,9 +32,8 @@
 import * as abi from "../abi";
 import * as iopage from "../iopage";
 import { Future, Sleep, State, Task, sleep, spawn } from "../sched";
-import { FrontRing } from "../xen/ring";
+import { FrontRing, initShared } from "../xen/ring";
 import { Channel, EventHandler, allocUnbound } from "../xen/evtchn";
-import { initShared } from "../xen/ring";
 import * as n from "./netif";
 
 /** How long a frame may wait on the TX ring for its answers (as blkfront's requests). */
