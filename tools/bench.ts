@@ -190,9 +190,10 @@ async function main(): Promise<number> {
       const bb = await tb.run({ config: blkImg.xl, extra: `${blkOps} 1`, disks: ["blkbench"], timeoutS: quick ? 300 : 1200 });
       if (bb.outcome !== "poweroff" || bb.verdict !== "pass") throw new Error(`blkbench failed under Xen: ${bb.detail}\n${bb.console}`);
       await tb.createDisk("blkio", { from: blkio });
+      // util-linux's losetup by its path: dom0's command shell is busybox ash, whose own losetup applet has no --show.
       const lin = await tb.exec(
-        `chmod +x /tmp/disks/blkio.img && L=$(losetup -f --show /tmp/disks/blkbench.img) || exit 1; ` +
-          `/tmp/disks/blkio.img "$L" ${blkOps} ${BLOCK_DISK_MIB * 256}; s=$?; losetup -d "$L"; exit $s`,
+        `chmod +x /tmp/disks/blkio.img && L=$(/usr/bin/losetup -f --show /tmp/disks/blkbench.img) || exit 1; ` +
+          `/tmp/disks/blkio.img "$L" ${blkOps} ${BLOCK_DISK_MIB * 256}; s=$?; /usr/bin/losetup -d "$L"; exit $s`,
         quick ? 300 : 1200,
       );
       if (lin.status !== 0) throw new Error(`blkio failed in dom0 (status ${lin.status}): ${lin.output}`);
