@@ -6,7 +6,7 @@ import { listApps, checkApp, ROOT, Flavour } from "./lib/paths.ts";
 import { parseCommandLine, runCli } from "./lib/cli.ts";
 import { compileApp } from "./lib/asc.ts";
 import { loadAppConfig } from "./lib/image-config.ts";
-import { buildSqlite } from "./lib/sqlite.ts";
+import { buildNative, describeBuild, selectionId } from "./lib/native.ts";
 
 const USAGE = "usage: npm run build [-- app...]";
 
@@ -15,11 +15,17 @@ async function main(): Promise<number> {
   if (values.help) return (console.log(USAGE), 0);
   const apps = positionals.length ? positionals.map(checkApp) : listApps();
   const flavours: Flavour[] = ["release", "debug"];
-  // Apps with app.json "sqlite" are laid out above the SQLite module's memory: build it first.
-  if (apps.some((a) => loadAppConfig(a).sqlite)) {
-    const s = await buildSqlite({ log: (l) => console.log(l) });
+  // Apps with app.json "native" are laid out above their native module's memory: build each selection first.
+  const selections = new Map(
+    apps
+      .map((a) => loadAppConfig(a).native)
+      .filter((n) => n.length > 0)
+      .map((n) => [selectionId(n), n]),
+  );
+  for (const names of selections.values()) {
+    const s = await buildNative(names, { log: (l) => console.log(l) });
     console.log(
-      `built ${relative(ROOT, s.copy).padEnd(32)} ${String(statSync(s.copy).size).padStart(8)} B  ${s.cached ? "cached" : `${s.ms.toFixed(0)} ms`}  (SQLite ${s.version})`,
+      `built ${relative(ROOT, s.copy).padEnd(32)} ${String(statSync(s.copy).size).padStart(8)} B  ${s.cached ? "cached" : `${s.ms.toFixed(0)} ms`}  (${describeBuild(s)})`,
     );
   }
   // asc is single-threaded: two at a time keeps both cores busy.

@@ -11,7 +11,7 @@ import { ROOT, checkApp, wasmPath, UsageError } from "./lib/paths.ts";
 import { parseCommandLine, runCli } from "./lib/cli.ts";
 import { compileApp } from "./lib/asc.ts";
 import { loadAppConfig } from "./lib/image-config.ts";
-import { buildSqlite } from "./lib/sqlite.ts";
+import { buildNative } from "./lib/native.ts";
 import { runWasm, HarnessError } from "./harness/run.ts";
 import { EXIT_CODE } from "./lib/outcome.ts";
 
@@ -59,8 +59,9 @@ async function main(): Promise<number> {
     } catch {}
     const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
     if (built < sources) await compileApp(name, "release");
-    // runWasm is synchronous: the SQLite module (build/sqlite.wasm) must exist first.
-    if (loadAppConfig(name).sqlite) await buildSqlite();
+    // runWasm is synchronous: the native module (build/native-<selection>.wasm) must exist first.
+    const native = loadAppConfig(name).native;
+    if (native.length) await buildNative(native);
   }
   const r = runWasm({ wasm, name, cmdline: rest.join(" "), onConsole: (b) => writeSync(1, b) });
   process.stderr.write(`[harness] ${name}: ${r.detail} (exit ${r.exitCode}, ${r.ms.toFixed(1)} ms)\n`);

@@ -191,7 +191,7 @@ describe("app.json", () => {
       cmdline: "a b",
       disk: true,
       vif: true,
-      sqlite: false,
+      native: [],
     });
   });
 

@@ -1,9 +1,10 @@
-// The SQLite module's build (tools/lib/sqlite.ts) and its linking with an app, in the
-// harness and in the Xen image: what it imports and exports, the content cache, the
-// sqlversion app end to end, and the checks that reject a mis-linked module.
+// SQLite's native module (tools/lib/sqlite.ts, native.ts: the selection ["sqlite"]) and its
+// linking with an app, in the harness and in the Xen image: what it imports and exports, the
+// content cache, the sqlversion app end to end, and the checks that reject a mis-linked module.
 import { describe, it, expect, beforeAll } from "vitest";
 import { readFileSync, statSync } from "node:fs";
-import { buildSqlite, sqliteApiNames, sqliteLayout, SqliteBuild, SQLITE_WASM } from "../../tools/lib/sqlite.ts";
+import { buildSqlite, sqliteApiNames, SqliteBuild, SQLITE_WASM } from "../../tools/lib/sqlite.ts";
+import { nativeLayout } from "../../tools/lib/native.ts";
 import { runWasm, loadModule, HarnessError } from "../../tools/harness/run.ts";
 import { moduleSignatures } from "../../tools/lib/wasm-info.ts";
 import { buildImage, checkModule, sizeReport } from "../../tools/lib/image.ts";
@@ -20,9 +21,12 @@ beforeAll(async () => {
   second = await buildSqlite();
 }, 10 * 60_000);
 
-describe("the SQLite module", () => {
-  it("is SQLite 3.53.2 from the pinned amalgamation, copied to build/sqlite.wasm", () => {
+describe("the native module of SQLite apps", () => {
+  it("is SQLite 3.53.2 from the pinned amalgamation, copied to build/native-sqlite.wasm", () => {
     expect(first.version).toBe("3.53.2");
+    expect(SQLITE_WASM).toMatch(/\/build\/native-sqlite\.wasm$/);
+    expect(first.names).toEqual(["sqlite"]);
+    expect(first.stackBytes).toBe(256 * 1024);
     expect(readFileSync(SQLITE_WASM).equals(readFileSync(first.wasm))).toBe(true);
     const size = statSync(first.wasm).size;
     expect(size).toBeGreaterThan(500_000);
@@ -56,7 +60,7 @@ describe("the SQLite module", () => {
   });
 
   it("leaves the app room above its stack and data: the app's memoryBase is __heap_base rounded up to a page", () => {
-    const l = sqliteLayout(readFileSync(first.wasm));
+    const l = nativeLayout(readFileSync(first.wasm));
     expect(l.heapBase).toBeGreaterThan(256 * 1024); // the 256 KiB stack comes first
     expect(l.memoryBase % 65536).toBe(0);
     expect(l.memoryBase - l.heapBase).toBeLessThan(65536);
@@ -66,13 +70,15 @@ describe("the SQLite module", () => {
   });
 });
 
-describe("app.json \"sqlite\"", () => {
-  it("is a boolean, false by default", () => {
-    expect(parseAppConfig("{}", "x").sqlite).toBe(false);
-    expect(parseAppConfig('{"sqlite": true}', "x").sqlite).toBe(true);
-    expect(loadAppConfig("sqlversion").sqlite).toBe(true);
-    expect(() => parseAppConfig('{"sqlite": "yes"}', "a/app.json")).toThrow(ConfigError);
-    expect(() => parseAppConfig('{"sqlite": 1}', "a/app.json")).toThrow(/a\/app.json: "sqlite" must be true or false, got 1/);
+describe("app.json \"native\": [\"sqlite\"]", () => {
+  it("selects SQLite; the old \"sqlite\": true is refused, saying what to write instead", () => {
+    expect(parseAppConfig("{}", "x").native).toEqual([]);
+    expect(parseAppConfig('{"native": ["sqlite"]}', "x").native).toEqual(["sqlite"]);
+    expect(loadAppConfig("sqlversion").native).toEqual(["sqlite"]);
+    expect(() => parseAppConfig('{"sqlite": true}', "a/app.json")).toThrow(ConfigError);
+    expect(() => parseAppConfig('{"sqlite": true}', "a/app.json")).toThrow(
+      /a\/app.json: "sqlite" is no longer a key: write "native": \["sqlite"\]/,
+    );
   });
 });
 
@@ -84,19 +90,19 @@ describe("sqlversion in the harness", () => {
     expect(r.exitCode).toBe(0);
   });
 
-  it("runs the debug build the same way, with the SQLite module given as bytes", () => {
-    const r = runWasm({ wasm: wasmPath("sqlversion", "debug"), sqlite: readFileSync(SQLITE_WASM) });
+  it("runs the debug build the same way, with the native module given as bytes", () => {
+    const r = runWasm({ wasm: wasmPath("sqlversion", "debug"), native: readFileSync(SQLITE_WASM) });
     expect(r.console).toBe("SQLite 3.53.2\nSELECT 1+1 = 2\nentropy_fill(16) = 16 (random)\n");
   });
 
-  it("leaves apps without SQLite alone: hello has no sqlite or env imports", () => {
-    const r = runWasm({ wasm: wasmPath("hello"), sqlite: "/nonexistent/sqlite.wasm" });
+  it("leaves apps without native modules alone: hello has no native or env imports", () => {
+    const r = runWasm({ wasm: wasmPath("hello"), native: "/nonexistent/native.wasm" });
     expect(r.outcome).toBe("poweroff");
   });
 });
 
 // A module shaped like an app linked with SQLite: env.memory imported, the VFS exported.
-function linked(sqliteImports: string, opts: { memory?: boolean; vfs?: boolean; start?: string } = {}): Uint8Array {
+function linked(nativeImports: string, opts: { memory?: boolean; vfs?: boolean; start?: string } = {}): Uint8Array {
   const vfs = (opts.vfs ?? true)
     ? `(func (export "morgana_vfs_open") (param i32 i32 i32) (result i32) i32.const 0)
        (func (export "morgana_vfs_close") (param i32) (result i32) i32.const 0)
@@ -113,37 +119,41 @@ function linked(sqliteImports: string, opts: { memory?: boolean; vfs?: boolean; 
        (func (export "morgana_vfs_time") (result i64) i64.const 0)`
     : "";
   const mem = (opts.memory ?? true) ? `(import "env" "memory" (memory 6)) (export "memory" (memory 0))` : `(memory (export "memory") 6)`;
-  return wat(`(module ${sqliteImports} ${mem} ${vfs} (func (export "_start") ${opts.start ?? ""}))`);
+  return wat(`(module ${nativeImports} ${mem} ${vfs} (func (export "_start") ${opts.start ?? ""}))`);
 }
 
 describe("linking checks", () => {
   it("a correctly linked module passes", () => {
-    const m = linked(`(import "sqlite" "sqlite3_libversion" (func (result i32)))`);
+    const m = linked(`(import "native" "sqlite3_libversion" (func (result i32)))`);
     expect(() => loadModule(m)).not.toThrow();
     expect(() => checkModule("m", m, readFileSync(SQLITE_WASM))).not.toThrow();
   });
 
   it("an import SQLite does not export is rejected, by name, in the harness and by the image build", () => {
-    const m = linked(`(import "sqlite" "sqlite3_load_extension" (func (param i32 i32 i32 i32) (result i32)))`);
+    const m = linked(`(import "native" "sqlite3_load_extension" (func (param i32 i32 i32 i32) (result i32)))`);
     expect(() => loadModule(m)).toThrow(HarnessError);
-    expect(() => loadModule(m)).toThrow(/import sqlite\.sqlite3_load_extension is not exported by the SQLite module/);
-    expect(() => checkModule("m", m, readFileSync(SQLITE_WASM))).toThrow(/import sqlite\.sqlite3_load_extension is not exported by the SQLite module/);
+    expect(() => loadModule(m)).toThrow(/import native\.sqlite3_load_extension is not exported by \S+\/build\/native-sqlite\.wasm/);
+    expect(() => checkModule("m", m, readFileSync(SQLITE_WASM))).toThrow(
+      /import native\.sqlite3_load_extension is not exported by the native module \(sqlite\)/,
+    );
   });
 
   it("an import with another signature than SQLite's export is rejected", () => {
-    const m = linked(`(import "sqlite" "sqlite3_step" (func (param i64) (result i32)))`);
-    expect(() => loadModule(m)).toThrow(/import sqlite\.sqlite3_step has type \(i64\) -> i32, but the SQLite module exports it as \(i32\) -> i32/);
+    const m = linked(`(import "native" "sqlite3_step" (func (param i64) (result i32)))`);
+    expect(() => loadModule(m)).toThrow(/import native\.sqlite3_step has type \(i64\) -> i32, but \S+ exports it as \(i32\) -> i32/);
     expect(() => checkModule("m", m, readFileSync(SQLITE_WASM))).toThrow(/sqlite3_step has type/);
   });
 
   it("a module that imports SQLite but not its memory, or lacks the VFS exports, is rejected", () => {
-    const step = `(import "sqlite" "sqlite3_step" (func (param i32) (result i32)))`;
-    expect(() => loadModule(linked(step, { memory: false }))).toThrow(/imports from module "sqlite" but not the memory env\.memory/);
-    expect(() => loadModule(linked(step, { vfs: false }))).toThrow(/exports no function morgana_vfs_\w+, which the SQLite module imports/);
+    const step = `(import "native" "sqlite3_step" (func (param i32) (result i32)))`;
+    expect(() => loadModule(linked(step, { memory: false }))).toThrow(/imports from module "native" but not the memory env\.memory/);
+    expect(() => loadModule(linked(step, { vfs: false }))).toThrow(
+      /exports no function morgana_vfs_\w+, which \S+ imports for SQLite \(asc entry assembly\/runtime\/sqlite\/exports\.ts missing\?\)/,
+    );
   });
 
   it("a trap inside SQLite's code is reported like any other, with SQLite's function names", () => {
-    const m = linked(`(import "sqlite" "sqlite3_step" (func $step (param i32) (result i32)))`, {
+    const m = linked(`(import "native" "sqlite3_step" (func $step (param i32) (result i32)))`, {
       start: "(drop (call $step (i32.const -16)))", // a statement pointer at the top of the address space
     });
     const r = runWasm({ wasm: m });
@@ -164,10 +174,10 @@ describe("sqlversion's Xen image", () => {
     const cold = await buildImage("sqlversion");
     const report = sizeReport(cold.sizes);
     console.log(`sqlversion image:\n${report}\n${cold.steps.map((s) => `  ${s.name} ${s.cached ? "cached" : `${s.ms.toFixed(0)} ms`} ${s.detail ?? ""}`).join("\n")}`);
-    expect(cold.sizes.sqlite).toBeDefined();
-    expect(cold.sizes.sqlite!.text).toBeGreaterThan(1_000_000);
-    expect(cold.sizes.wasmText).toBeGreaterThan(cold.sizes.sqlite!.text);
-    expect(report).toMatch(/of which SQLite: wasm/);
+    expect(cold.sizes.native?.names).toEqual(["sqlite"]);
+    expect(cold.sizes.native!.text).toBeGreaterThan(1_000_000);
+    expect(cold.sizes.wasmText).toBeGreaterThan(cold.sizes.native!.text);
+    expect(report).toMatch(/of which native \(sqlite\): wasm/);
     const image = readFileSync(cold.xen);
     // .wasm_syms holds the wasm names of both modules' functions.
     expect(image.includes("sqlite3VdbeExec\0")).toBe(true);

@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import { Domain, DomainConfig, SHUTDOWN } from "./domain.ts";
 import { ABI_IMPORTS, ABI_MODULE, abiImports, DeadlockSignal, GuestFault, ShutdownSignal } from "./abi.ts";
 import { moduleSignatures } from "./signatures.ts";
-import { checkLink, instantiateSqlite, loadSqlite, SHARED_MEMORY, SQLITE_MODULE, SqliteModule } from "./sqlite.ts";
+import { instantiateNative, loadNative, NATIVE_MODULE, NativeModule, SHARED_MEMORY } from "./native.ts";
+import { checkNativeLink, checkNativeSelection, inferSelection } from "../lib/native.ts";
 import { asTrap, formatTrap, MAX_FRAMES, Trap } from "./trap.ts";
 import { EXIT_CODE, Outcome } from "../lib/outcome.ts";
 import { Disk, DiskOptions, PowerCutSignal, VbdBackend, vbdDevid } from "./blkback.ts";
@@ -23,7 +24,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { APPS_DIR, BUILD_DIR } from "../lib/paths.ts";
-import { loadAppConfig } from "../lib/image-config.ts";
+import { AppConfig, loadAppConfig } from "../lib/image-config.ts";
 
 /** A problem with the module itself or the host: the guest never ran (exit code 1). */
 export class HarnessError extends Error {}
@@ -40,9 +41,10 @@ export interface RunOptions extends Partial<DomainConfig> {
   disks?: (Disk | DiskOptions)[];
   /** Virtual network interfaces, attached as device/vif/0, 1, ... (netback.ts: the peer on the wire, faults). */
   vifs?: VifOptions[];
-  /** The SQLite module for an app that imports from module "sqlite" (path or bytes);
-   * default build/sqlite.wasm (npm run build makes it). */
-  sqlite?: string | Uint8Array;
+  /** The native module for an app that imports from module "native" (path or bytes); default
+   * build/native-<selection>.wasm (npm run build makes it), the selection being app.json's
+   * "native" for build/<app>.wasm, else the libraries whose functions the module imports. */
+  native?: string | Uint8Array;
   /**
    * The kernel image's load size in KiB (ELF, .bss included; `npm run build:image` prints
    * it): it is not the guest's. Default: estimated from the wasm (memory.ts). With
@@ -72,15 +74,15 @@ interface Loaded {
   plan?: MemoryPlan;
   /** The most wasm pages memory.grow reaches (the module's memory maximum), when limited. */
   maxPages?: number;
-  /** Set when the module imports from "sqlite": the SQLite module it links with. */
-  sqlite?: SqliteModule;
+  /** Set when the module imports from "native": the native module it links with. */
+  native?: NativeModule;
   /** Pages the app's imported memory must have (its declared minimum). */
   memoryPages: number;
 }
 
 /** Compiles and checks a module against ABI v1; throws HarnessError naming the problem. */
-export function loadModule(wasm: string | Uint8Array, sqlite?: string | Uint8Array): WebAssembly.Module {
-  return prepare(wasm, sqlite).mod;
+export function loadModule(wasm: string | Uint8Array, native?: string | Uint8Array): WebAssembly.Module {
+  return prepare(wasm, native).mod;
 }
 
 /** Compiled modules with their memory maximum set, by content and maximum: a fuzzer runs one app many times. */
@@ -106,7 +108,7 @@ interface Limits {
   imageKiB?: number;
 }
 
-function prepare(wasm: string | Uint8Array, sqliteSource?: string | Uint8Array, limits?: Limits): Loaded {
+function prepare(wasm: string | Uint8Array, nativeSource?: string | Uint8Array, limits?: Limits): Loaded {
   let bytes: Uint8Array;
   const what = typeof wasm === "string" ? wasm : "module";
   if (typeof wasm === "string") {
@@ -123,15 +125,17 @@ function prepare(wasm: string | Uint8Array, sqliteSource?: string | Uint8Array, 
     throw new HarnessError(`${what} is not a valid wasm module: ${e.message}`);
   }
   const imports = WebAssembly.Module.imports(mod);
-  // An app linked with SQLite (app.json "sqlite") also imports SQLite's functions and its memory.
-  const usesSqlite = imports.some((i) => i.module === SQLITE_MODULE && i.kind === "function");
+  // An app linked with native modules (app.json "native") also imports their functions and memory.
+  const usesNative = imports.some((i) => i.module === NATIVE_MODULE && i.kind === "function");
   for (const imp of imports) {
     if (imp.module === ABI_MODULE && imp.kind === "function" && Object.hasOwn(ABI_IMPORTS, imp.name)) continue;
-    if (usesSqlite && imp.module === SQLITE_MODULE && imp.kind === "function") continue;
-    if (usesSqlite && `${imp.module}.${imp.name}` === SHARED_MEMORY && imp.kind === "memory") continue;
+    if (usesNative && imp.module === NATIVE_MODULE && imp.kind === "function") continue;
+    if (usesNative && `${imp.module}.${imp.name}` === SHARED_MEMORY && imp.kind === "memory") continue;
     throw new HarnessError(
       `${what}: import ${imp.module}.${imp.name} (${imp.kind}) is not part of the Morgana ABI v1 (shim/ABI.md lists what a unikernel may import` +
-        (usesSqlite ? `; an app linked with SQLite may also import functions of module "sqlite" and the memory ${SHARED_MEMORY})` : ")"),
+        (usesNative
+          ? `; an app linked with native modules may also import functions of module "${NATIVE_MODULE}" and the memory ${SHARED_MEMORY})`
+          : ")"),
     );
   }
   const sigs = moduleSignatures(bytes);
@@ -146,27 +150,32 @@ function prepare(wasm: string | Uint8Array, sqliteSource?: string | Uint8Array, 
   if (!exports.some((e) => e.name === "_start" && e.kind === "function"))
     throw new HarnessError(`${what}: exports no function "_start" (build apps with asc --exportStart _start; ABI.md §1)`);
   const shared = sigs.memories.get(SHARED_MEMORY);
-  if (usesSqlite && !shared)
+  if (usesNative && !shared)
     throw new HarnessError(
-      `${what}: imports from module "sqlite" but not the memory ${SHARED_MEMORY} (build it with asc --importMemory: app.json "sqlite": true)`,
+      `${what}: imports from module "${NATIVE_MODULE}" but not the memory ${SHARED_MEMORY} (build it with asc --importMemory: app.json "native")`,
     );
   const fail = (msg: string) => new HarnessError(msg);
-  const sqlite = usesSqlite ? loadSqlite(sqliteSource, fail) : undefined;
-  if (sqlite) checkLink(sigs, what, sqlite, fail);
-  const loaded: Loaded = { mod, sqlite, memoryPages: usesSqlite ? shared!.initial : 0 };
+  let native: NativeModule | undefined;
+  if (usesNative) {
+    const names = appConfig(wasm)?.native ?? inferSelection(sigs);
+    checkNativeSelection(sigs, what, names, fail); // names the library to add before looking for its file
+    native = loadNative(nativeSource, names, fail);
+    checkNativeLink(sigs, what, native.sigs, native.what, names, fail);
+  }
+  const loaded: Loaded = { mod, native, memoryPages: usesNative ? shared!.initial : 0 };
   if (!limits) return loaded;
   // memory.grow refuses where the shim's frame pool runs out: the memory's maximum.
   const imageBytes =
-    limits.imageKiB !== undefined ? limits.imageKiB * 1024 : estimateImageBytes(bytes.length + (sqlite?.bytes.length ?? 0));
+    limits.imageKiB !== undefined ? limits.imageKiB * 1024 : estimateImageBytes(bytes.length + (native?.bytes.length ?? 0));
   const plan = memoryPlan(limits.memoryMiB, imageBytes);
   // A module that grants or maps pages makes the shim take the I/O region's tables from the pool.
   const grants = imports.some((i) => i.module === ABI_MODULE && (i.name === "gnttab_grant_access" || i.name === "gnttab_map"));
   const maxPages = maxLinearPages(plan, grants ? IO_TABLE_FRAMES : 0);
   loaded.plan = plan;
   loaded.maxPages = maxPages;
-  if (sqlite) {
-    const sqMod = compileLimited(sqlite.bytes, maxPages, sqlite.what);
-    if (sqMod) loaded.sqlite = { ...sqlite, mod: sqMod };
+  if (native) {
+    const nMod = compileLimited(native.bytes, maxPages, native.what);
+    if (nMod) loaded.native = { ...native, mod: nMod };
   } else loaded.mod = compileLimited(bytes, maxPages, what) ?? mod;
   return loaded;
 }
@@ -178,17 +187,22 @@ const REASON_OUTCOME: Record<number, Outcome> = {
   [SHUTDOWN.watchdog]: "watchdog",
 };
 
+/** The app.json of build/<app>[.debug].wasm; null for other files and bytes. */
+function appConfig(wasm: string | Uint8Array): AppConfig | null {
+  if (typeof wasm !== "string" || resolve(dirname(wasm)) !== BUILD_DIR) return null;
+  const app = basename(wasm).replace(/(\.debug)?\.wasm$/, "");
+  return existsSync(join(APPS_DIR, app)) ? loadAppConfig(app) : null;
+}
+
 /** The memory an app's image gets (app.json "memory", default 32) for build/<app>[.debug].wasm; else the default. */
 function appMemoryMiB(wasm: string | Uint8Array): number {
-  if (typeof wasm !== "string" || resolve(dirname(wasm)) !== BUILD_DIR) return DEFAULT_MEMORY_MIB;
-  const app = basename(wasm).replace(/(\.debug)?\.wasm$/, "");
-  return existsSync(join(APPS_DIR, app)) ? loadAppConfig(app).memory : DEFAULT_MEMORY_MIB;
+  return appConfig(wasm)?.memory ?? DEFAULT_MEMORY_MIB;
 }
 
 /** Runs a module to its end. Throws HarnessError when it cannot start; guest failures are results. */
 export function runWasm(opts: RunOptions): RunResult {
   const memoryMiB = opts.memoryMiB ?? appMemoryMiB(opts.wasm);
-  const { mod, sqlite, memoryPages, plan, maxPages } = prepare(opts.wasm, opts.sqlite, { memoryMiB, imageKiB: opts.imageKiB });
+  const { mod, native, memoryPages, plan, maxPages } = prepare(opts.wasm, opts.native, { memoryMiB, imageKiB: opts.imageKiB });
   const dom = new Domain({
     name: opts.name ?? "guest",
     domid: opts.domid,
@@ -219,22 +233,22 @@ export function runWasm(opts: RunOptions): RunResult {
   let memory: WebAssembly.Memory | undefined;
   let instance: WebAssembly.Instance | undefined;
   const imports: WebAssembly.Imports = { [ABI_MODULE]: abiImports(dom, () => memory!) };
-  if (sqlite) {
-    // SQLite first: it defines the memory. Its calls into the app find the app's instance late.
-    let sq: WebAssembly.Instance;
+  if (native) {
+    // The native module first: it defines the memory. Its calls into the app find the app's instance late.
+    let nat: WebAssembly.Instance;
     try {
-      sq = instantiateSqlite(sqlite, () => instance);
+      nat = instantiateNative(native, () => instance);
     } catch (e: any) {
-      throw new HarnessError(`cannot instantiate the SQLite module ${sqlite.what}: ${e.message}`);
+      throw new HarnessError(`cannot instantiate the native module ${native.what}: ${e.message}`);
     }
-    const shared = sq.exports.memory as WebAssembly.Memory;
-    // The app's data lies above SQLite's: the memory must be as large as the app declares.
+    const shared = nat.exports.memory as WebAssembly.Memory;
+    // The app's data lies above the native module's: the memory must be as large as the app declares.
     const pages = shared.buffer.byteLength / 65536;
     if (Math.max(pages, memoryPages) > maxPages!) return noRoom(Math.max(pages, memoryPages));
     if (memoryPages > pages) shared.grow(memoryPages - pages);
     const api: Record<string, WebAssembly.ExportValue> = {};
-    for (const imp of WebAssembly.Module.imports(mod)) if (imp.module === SQLITE_MODULE) api[imp.name] = sq.exports[imp.name];
-    imports[SQLITE_MODULE] = api;
+    for (const imp of WebAssembly.Module.imports(mod)) if (imp.module === NATIVE_MODULE) api[imp.name] = nat.exports[imp.name];
+    imports[NATIVE_MODULE] = api;
     imports.env = { memory: shared };
   }
   try {

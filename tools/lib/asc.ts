@@ -3,26 +3,26 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, BUILD_DIR, Flavour, wasmPath } from "./paths.ts";
 import { loadAppConfig } from "./image-config.ts";
-import { buildSqlite, sqliteLayout } from "./sqlite.ts";
+import { buildNative, checkNativeSelection, nativeComponent, nativeLayout, NativeName } from "./native.ts";
+import { moduleSignatures } from "./wasm-info.ts";
 import { tool } from "./exec.ts";
 
-/** The second entry file of an app that uses SQLite: its exports are the VFS functions
- * the SQLite module imports (module "app"). asc exports every entry file's exports. */
-export const SQLITE_EXPORTS_ENTRY = join("assembly", "runtime", "sqlite", "exports.ts");
-
 /**
- * The extra asc arguments of an app with app.json "sqlite": true. The app imports
- * SQLite's memory (env.memory) and places its own data above SQLite's stack, data
- * and __heap_base, rounded up to a page. asc computes the initial size from its data
- * end; the host grows SQLite's memory to that size before instantiating the app.
+ * The extra asc arguments of an app with app.json "native": [...]. The app imports the
+ * native module's memory (env.memory) and places its own data above the native stack,
+ * data and __heap_base, rounded up to a page; the libraries' asc entry files export the
+ * functions their C imports (e.g. SQLite's VFS). asc computes the initial size from its
+ * data end; the host grows the native memory to that size before instantiating the app.
  */
-export async function sqliteAscArgs(): Promise<string[]> {
-  const built = await buildSqlite();
-  const layout = sqliteLayout(readFileSync(built.wasm));
-  return [SQLITE_EXPORTS_ENTRY, "--importMemory", "--memoryBase", String(layout.memoryBase)];
+export async function nativeAscArgs(names: readonly NativeName[]): Promise<string[]> {
+  const built = await buildNative(names);
+  const layout = nativeLayout(readFileSync(built.wasm));
+  const entries = names.flatMap((n) => nativeComponent(n).ascEntries);
+  return [...entries, "--importMemory", "--memoryBase", String(layout.memoryBase)];
 }
 
-/** Builds one app in one flavour; returns the wasm path. Throws with asc's diagnostics. */
+/** Builds one app in one flavour; returns the wasm path. Throws with asc's diagnostics, or
+ * when the app imports a native function its app.json "native" does not select. */
 export async function compileApp(app: string, flavour: Flavour): Promise<string> {
   mkdirSync(BUILD_DIR, { recursive: true });
   const out = wasmPath(app, flavour);
@@ -30,7 +30,7 @@ export async function compileApp(app: string, flavour: Flavour): Promise<string>
   const config = loadAppConfig(app);
   const args = [
     join("assembly", "apps", app, "main.ts"),
-    ...(config.sqlite ? await sqliteAscArgs() : []),
+    ...(config.native.length ? await nativeAscArgs(config.native) : []),
     "--config",
     "asconfig.json",
     "--target",
@@ -42,5 +42,6 @@ export async function compileApp(app: string, flavour: Flavour): Promise<string>
   ];
   // every diagnostic: the first one is usually the cause
   await tool(asc, args, `asc for app "${app}" (${flavour})`, { tail: Infinity });
+  checkNativeSelection(moduleSignatures(readFileSync(out)), `app "${app}" (assembly/apps/${app})`, config.native, (m) => new Error(m));
   return out;
 }

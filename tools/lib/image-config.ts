@@ -1,12 +1,13 @@
 // An app's image settings (assembly/apps/<app>/app.json, optional) and the xl domain
 // configuration rendered from them (images/<app>.xl).
 //
-//   { "memory": 32, "cmdline": "oob", "disk": false, "vif": false, "sqlite": false }
+//   { "memory": 32, "cmdline": "oob", "disk": false, "vif": false, "native": ["sqlite"] }
 //
 // Every key is optional; unknown keys are errors, so a typo never passes silently.
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { APPS_DIR, ROOT } from "./paths.ts";
+import { NativeName, parseNativeSelection } from "./native.ts";
 
 export interface AppConfig {
   /** MiB of RAM for the domain. */
@@ -17,12 +18,13 @@ export interface AppConfig {
   disk: boolean;
   /** Attach a network interface on the bridge xenbr0. */
   vif: boolean;
-  /** Link the SQLite module (tools/lib/sqlite.ts): the app imports functions from module
-   * "sqlite" and shares SQLite's linear memory (sqlite/README.md). */
-  sqlite: boolean;
+  /** The native libraries linked into the app's native module (tools/lib/native.ts), in link
+   * order: the app imports their functions from module "native" and shares that module's
+   * linear memory (sqlite/README.md, lwip/README.md). Empty: no native module. */
+  native: NativeName[];
 }
 
-export const DEFAULT_CONFIG: AppConfig = { memory: 32, cmdline: "", disk: false, vif: false, sqlite: false };
+export const DEFAULT_CONFIG: AppConfig = { memory: 32, cmdline: "", disk: false, vif: false, native: [] };
 export const MIN_MEMORY_MIB = 8; // the image, its stack and a few wasm pages
 export const MAX_MEMORY_MIB = 65536;
 export const MAX_CMDLINE = 1023; // Xen's MAX_GUEST_CMDLINE less the NUL
@@ -66,10 +68,21 @@ export function parseAppConfig(text: string, where: string): AppConfig {
         break;
       case "disk":
       case "vif":
-      case "sqlite":
         if (typeof value !== "boolean") throw bad("true or false");
         cfg[key] = value;
         break;
+      case "native":
+        try {
+          cfg.native = parseNativeSelection(value, where);
+        } catch (e) {
+          throw new ConfigError((e as Error).message);
+        }
+        break;
+      case "sqlite":
+        // The key before native modules: one way to say it, so no alias.
+        throw new ConfigError(
+          `${where}: "sqlite" is no longer a key: write "native": ["sqlite"] (app.json "native" selects the native modules)`,
+        );
       default:
         throw new ConfigError(`${where}: unknown key "${key.slice(0, 80)}" (known: ${Object.keys(DEFAULT_CONFIG).join(", ")})`);
     }

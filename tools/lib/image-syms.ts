@@ -49,18 +49,18 @@ export function textLayout(syms: NmSymbol[]): string {
 }
 
 /** Assembly for the .wasm_syms section; with no symbols, the first link's empty table. */
-export function wasmSymsAsm(syms: NmSymbol[], names: Map<string, string>, sqliteNames?: Map<string, string>): string {
+export function wasmSymsAsm(syms: NmSymbol[], names: Map<string, string>, nativeNames?: Map<string, string>): string {
   const start = syms.find((s) => s.name === "wasm_text_start")?.addr;
   const end = syms.find((s) => s.name === "wasm_text_end")?.addr;
-  // The SQLite module's code follows the app's (kernel.ld): its own C symbols, its own names.
-  const sqliteStart = syms.find((s) => s.name === "wasm_sqlite_text_start")?.addr;
+  // The native module's code follows the app's (kernel.ld): its own C symbols, its own names.
+  const nativeStart = syms.find((s) => s.name === "wasm_native_text_start")?.addr;
   const entries: { addr: bigint; name: string | null }[] = [];
   if (start !== undefined && end !== undefined) {
     for (const s of syms) {
-      if (!/^[tT]$/.test(s.type) || s.addr < start || s.addr >= end || s.name === "wasm_text_start" || s.name === "wasm_sqlite_text_start")
+      if (!/^[tT]$/.test(s.type) || s.addr < start || s.addr >= end || s.name === "wasm_text_start" || s.name === "wasm_native_text_start")
         continue;
       // gcc's clones and split parts (foo.constprop.0, foo.cold) belong to foo.
-      const table = sqliteNames && sqliteStart !== undefined && s.addr >= sqliteStart ? sqliteNames : names;
+      const table = nativeNames && nativeStart !== undefined && s.addr >= nativeStart ? nativeNames : names;
       const name = table.get(s.name.split(".")[0]) ?? null;
       const last = entries[entries.length - 1];
       if (last && last.addr === s.addr) {

@@ -11,7 +11,18 @@ import { compileApp } from "./asc.ts";
 import { readWasm, moduleSignatures, KIND_FUNC, KIND_MEMORY } from "./wasm-info.ts";
 import { wasmNamesByCSymbol, parseNm, textLayout, wasmSymsAsm } from "./image-syms.ts";
 import { loadAppConfig, renderXl, AppConfig } from "./image-config.ts";
-import { buildSqlite, CLANG, SQLITE_MODULE, SqliteBuild } from "./sqlite.ts";
+import {
+  buildNative,
+  checkNativeLink,
+  checkNativeSelection,
+  CLANG,
+  describeBuild,
+  inferSelection,
+  NATIVE_MODULE,
+  NativeBuild,
+  NativeName,
+  SHARED_MEMORY,
+} from "./native.ts";
 import { shimImportNames } from "./abi-sources.ts";
 
 const SHIM = join(ROOT, "shim");
@@ -44,8 +55,8 @@ export interface Sizes {
   wasmText: number;
   image: number;
   bss: number;
-  /** For an app linked with SQLite: the SQLite module's wasm, C and native code (part of wasmText). */
-  sqlite?: { wasm: number; c: number; text: number };
+  /** For an app linked with native modules: the selection, and its module's wasm, C and native code (part of wasmText). */
+  native?: { names: NativeName[]; wasm: number; c: number; text: number };
 }
 export interface ImageResult {
   app: string;
@@ -70,7 +81,7 @@ function gcc() {
 }
 
 /** The shim's headers and the kernel's code model, for everything linked into the image
- * (gcc for the shim and the app, clang for the SQLite module). */
+ * (gcc for the shim and the app, clang for the native module). */
 const KERNEL_FLAGS = [
   "-I",
   join(SHIM, "include"),
@@ -112,7 +123,7 @@ function flags(include: string) {
   return { base, shim, wasm };
 }
 
-/** The SQLite module's C (13 MB) is compiled once, by clang: gcc -O2 takes about twice
+/** The native module's C (SQLite's alone is 13 MB) is compiled once, by clang: gcc -O2 takes about twice
  * as long for 20% less code (sqlite/README.md has the measurements). The same
  * kernel code model, no red zone, frame pointers and no sibling calls (trap reports),
  * SSE for floats like the app's code. */
@@ -136,34 +147,22 @@ function clangWasmFlags(resourceInclude: string) {
   ];
 }
 
-/** Checks the module against ABI.md §1 before any C is generated. */
-export function checkModule(app: string, wasm: Uint8Array, sqlite?: Uint8Array) {
+/** Checks the module against ABI.md §1, and against its native module (`native`, the
+ * selection `names`, default read off the module), before any C is generated. */
+export function checkModule(app: string, wasm: Uint8Array, native?: Uint8Array, names?: NativeName[]) {
   const info = readWasm(wasm);
   const known = shimImports();
-  const usesSqlite = info.imports.some((i) => i.module === SQLITE_MODULE && i.kind === KIND_FUNC);
-  if (usesSqlite) {
-    if (!sqlite) throw new Error(`${app}: the module imports from "sqlite" but app.json does not say "sqlite": true`);
-    const want = moduleSignatures(wasm),
-      have = moduleSignatures(sqlite);
-    for (const [key, sig] of want.imports) {
-      if (!key.startsWith(`${SQLITE_MODULE}.`)) continue;
-      const name = key.slice(SQLITE_MODULE.length + 1);
-      if (!have.exports.has(name)) throw new Error(`${app}: import ${key} is not exported by the SQLite module (build/sqlite.wasm)`);
-      if (have.exports.get(name) !== sig)
-        throw new Error(`${app}: import ${key} has type ${sig}, but the SQLite module exports ${have.exports.get(name)}`);
-    }
-    for (const [key, sig] of have.imports) {
-      const name = key.slice(key.indexOf(".") + 1);
-      if (want.exports.get(name) !== sig)
-        throw new Error(
-          `${app}: the SQLite module imports ${key} ${sig}, but the app exports ${want.exports.get(name) ?? "no such function"}`,
-        );
-    }
-    if (!want.memories.has("env.memory"))
-      throw new Error(`${app}: imports from "sqlite" but not its memory env.memory (asc --importMemory)`);
+  const want = moduleSignatures(wasm);
+  const sel = names ?? inferSelection(want);
+  const usesNative = sel.length > 0 || info.imports.some((i) => i.module === NATIVE_MODULE && i.kind === KIND_FUNC);
+  if (usesNative) {
+    const fail = (m: string) => new Error(m);
+    checkNativeSelection(want, app, sel, fail); // an import no selected library provides: name the one to add
+    if (!native) throw new Error(`${app}: links native modules (${sel.join("+")}) but none was given to check against`);
+    checkNativeLink(want, app, moduleSignatures(native), `the native module (${sel.join("+")})`, sel, fail);
   }
   for (const imp of info.imports) {
-    if (usesSqlite && (imp.module === SQLITE_MODULE || (imp.module === "env" && imp.name === "memory" && imp.kind === KIND_MEMORY)))
+    if (usesNative && (imp.module === NATIVE_MODULE || (`${imp.module}.${imp.name}` === SHARED_MEMORY && imp.kind === KIND_MEMORY)))
       continue;
     if (imp.module !== "morgana" || imp.kind !== KIND_FUNC)
       throw new Error(
@@ -196,14 +195,14 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
   const f = flags(g.include);
   const w2cVersion = await toolVersion(WASM2C);
 
-  // 0. The SQLite module (tools/lib/sqlite.ts has its own cache), for apps that link it.
-  let sq: SqliteBuild | undefined;
-  if (config.sqlite)
-    sq = await step("sqlite", async () => {
-      const b = await buildSqlite({ log });
-      return { value: b, cached: b.cached, detail: `SQLite ${b.version}${b.compiled.length ? `, compiled ${b.compiled.join(", ")}` : ""}` };
+  // 0. The native module (tools/lib/native.ts has its own cache), for apps that select native libraries.
+  let nat: NativeBuild | undefined;
+  if (config.native.length)
+    nat = await step("native", async () => {
+      const b = await buildNative(config.native, { log });
+      return { value: b, cached: b.cached, detail: `${describeBuild(b)}${b.compiled.length ? `, compiled ${b.compiled.join(", ")}` : ""}` };
     });
-  const sqWasm = sq ? readFileSync(sq.wasm) : undefined;
+  const natWasm = nat ? readFileSync(nat.wasm) : undefined;
 
   // 1. asc, keyed by every AssemblyScript source, the config and the compiler version.
   const wasmFile = await step("asc", async () => {
@@ -215,8 +214,8 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
       (n) => n.endsWith(".ts") || n.endsWith(".json"),
       (d) => relative(others, d) !== app && relative(others, join(d, "..")) === "",
     );
-    // The SQLite module's layout decides the app's --memoryBase (asc.ts).
-    const key = sha(app, ascVersion, readFileSync(join(ROOT, "asconfig.json")), sources, sq?.key ?? "");
+    // The native module's layout decides the app's --memoryBase (asc.ts).
+    const key = sha(app, ascVersion, readFileSync(join(ROOT, "asconfig.json")), sources, nat?.key ?? "");
     const out = join(CACHE, "asc", `${key}.wasm`);
     const hit = await cached(out, async (tmp) => {
       copyFileSync(await compileApp(app, "release"), tmp);
@@ -225,7 +224,7 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
     return { value: out, cached: hit };
   });
   const wasm = readFileSync(wasmFile);
-  const info = checkModule(app, wasm, sqWasm);
+  const info = checkModule(app, wasm, natWasm, config.native);
 
   // 2. wasm2c, keyed by the wasm. The module is always named "app": one shim for all apps.
   const w2cDir = join(CACHE, "wasm2c", sha(wasm, w2cVersion));
@@ -240,20 +239,20 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
   const cSource = readFileSync(cFile, "utf8");
   const names = wasmNamesByCSymbol(cSource, info);
 
-  // 2b. wasm2c of the SQLite module, keyed by its wasm: named "sqlite", linked at C level.
-  let sqDir: string | undefined;
-  let sqNames: Map<string, string> | undefined;
-  if (sq && sqWasm) {
-    sqDir = join(CACHE, "wasm2c", sha(sqWasm, w2cVersion, "sqlite"));
-    const dir = sqDir;
+  // 2b. wasm2c of the native module, keyed by its wasm: named "native", linked at C level.
+  let natDir: string | undefined;
+  let natNames: Map<string, string> | undefined;
+  if (nat && natWasm) {
+    natDir = join(CACHE, "wasm2c", sha(natWasm, w2cVersion, NATIVE_MODULE));
+    const dir = natDir;
     await step("wasm2c", async () => {
       const hit = await cached(dir, async (tmp) => {
         mkdirSync(tmp, { recursive: true });
-        await tool(WASM2C, [sq!.wasm, "-n", "sqlite", "-o", join(tmp, "wasm-sqlite.c")], "wasm2c (SQLite)");
+        await tool(WASM2C, [nat!.wasm, "-n", NATIVE_MODULE, "-o", join(tmp, "wasm-native.c")], "wasm2c (the native module)");
       });
-      return { value: null, cached: hit, detail: "SQLite" };
+      return { value: null, cached: hit, detail: `native (${nat!.names.join("+")})` };
     });
-    sqNames = wasmNamesByCSymbol(readFileSync(join(dir, "wasm-sqlite.c"), "utf8"), readWasm(sqWasm), "sqlite");
+    natNames = wasmNamesByCSymbol(readFileSync(join(dir, "wasm-native.c"), "utf8"), readWasm(natWasm), NATIVE_MODULE);
   }
 
   // 3. Objects, in parallel, each keyed by its source, the headers it may include and the flags.
@@ -262,24 +261,24 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
   type Job = { src: string; args: string[]; extra: (string | Uint8Array)[]; name: string; cc?: string };
   const appC: Job = { src: join(SHIM, "app.c"), args: [...f.shim, "-I", w2cDir], extra: [wasmHeader], name: "app.c" };
   const jobs: Job[] = [];
-  if (sqDir) {
+  if (natDir) {
     // The app's header names its instantiate parameters, one per imported module, in order.
     const proto = /void Z_app_instantiate\(Z_app_instance_t\*((?:, struct Z_\w+_instance_t\*)*)\);/.exec(wasmHeader.toString("latin1"));
     if (!proto) throw new Error("wasm-app.h declares no Z_app_instantiate (wasm2c version?)");
-    const params = [...proto[1].matchAll(/struct Z_(\w+)_instance_t\*/g)].map((m) => (m[1] === "sqlite" ? "&sqlite_instance" : "0"));
-    const pages = moduleSignatures(wasm).memories.get("env.memory")!.initial;
+    const params = [...proto[1].matchAll(/struct Z_(\w+)_instance_t\*/g)].map((m) => (m[1] === NATIVE_MODULE ? "&native_instance" : "0"));
+    const pages = moduleSignatures(wasm).memories.get(SHARED_MEMORY)!.initial;
     appC.args = [
       ...appC.args,
       "-I",
-      sqDir,
-      "-DMORGANA_SQLITE=1",
+      natDir,
+      "-DMORGANA_NATIVE=1",
       `-DAPP_MEMORY_PAGES=${pages}u`,
       `-DAPP_INSTANTIATE_ARGS=${params.join(", ")}`,
     ];
-    appC.extra.push(readFileSync(join(sqDir, "wasm-sqlite.h")));
-    const cf = clangWasmFlags(join(sq!.clangResourceDir, "include"));
+    appC.extra.push(readFileSync(join(natDir, "wasm-native.h")));
+    const cf = clangWasmFlags(join(nat!.clangResourceDir, "include"));
     // First: the longest job (tens of seconds when not cached).
-    jobs.push({ src: join(sqDir, "wasm-sqlite.c"), args: cf, extra: [sq!.clangVersion], name: "wasm-sqlite.c", cc: CLANG });
+    jobs.push({ src: join(natDir, "wasm-native.c"), args: cf, extra: [nat!.clangVersion], name: "wasm-native.c", cc: CLANG });
   }
   jobs.push(
     ...SHIM_ASM.map((s) => ({ src: join(SHIM, s), args: f.base, extra: [], name: s })),
@@ -340,8 +339,8 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
     return parseNm(await tool("nm", ["-n", elf], "reading the image's symbols"));
   };
   await step("link", async () => {
-    const first = await link(wasmSymsAsm([], names, sqNames));
-    const second = await link(wasmSymsAsm(first, names, sqNames));
+    const first = await link(wasmSymsAsm([], names, natNames));
+    const second = await link(wasmSymsAsm(first, names, natNames));
     if (textLayout(first) !== textLayout(second))
       throw new Error("the wasm symbol table moved code between the two links (shim/kernel.ld must place .wasm_syms after .text)");
     return { value: null, cached: false, detail: "2 passes" };
@@ -369,11 +368,12 @@ export async function buildImage(app: string, opts: BuildOptions = {}): Promise<
     image: statSync(xen).size,
     bss: sec(".bss"),
   };
-  if (sq && sqDir)
-    sizes.sqlite = {
-      wasm: sqWasm!.length,
-      c: statSync(join(sqDir, "wasm-sqlite.c")).size,
-      text: Number(at("wasm_text_end") - at("wasm_sqlite_text_start")),
+  if (nat && natDir)
+    sizes.native = {
+      names: nat.names,
+      wasm: natWasm!.length,
+      c: statSync(join(natDir, "wasm-native.c")).size,
+      text: Number(at("wasm_text_end") - at("wasm_native_text_start")),
     };
   return { app, xen, xl, config, steps, sizes };
 }
@@ -385,9 +385,9 @@ export function sizeReport(s: Sizes): string {
     `  C           ${kb(s.c)}`,
     `  text        ${kb(s.text)}   (wasm code ${kb(s.wasmText).trim()}, shim + hypercall page ${((s.text - s.wasmText) / 1024).toFixed(1)} KB)`,
     `  image       ${kb(s.image)}   (stripped ELF; .bss ${(s.bss / 1024).toFixed(0)} KB not in the file)`,
-    ...(s.sqlite
+    ...(s.native
       ? [
-          `  of which SQLite: wasm ${kb(s.sqlite.wasm).trim()}, C ${kb(s.sqlite.c).trim()}, code ${kb(s.sqlite.text).trim()} (app code ${kb(s.wasmText - s.sqlite.text).trim()})`,
+          `  of which native (${s.native.names.join("+")}): wasm ${kb(s.native.wasm).trim()}, C ${kb(s.native.c).trim()}, code ${kb(s.native.text).trim()} (app code ${kb(s.wasmText - s.native.text).trim()})`,
         ]
       : []),
   ].join("\n");

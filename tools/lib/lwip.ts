@@ -1,7 +1,9 @@
-// The lwIP module: lwIP 2.1.3's IPv4 core (ARP, ICMP, UDP, TCP, DHCP; raw API, NO_SYS=1,
-// static pools) plus lwip/glue.c (lwIP's callbacks forwarded to functions the app exports,
-// module "app", names morgana_lwip_*) and the freestanding libc SQLite uses (sqlite/libc.c),
-// compiled by clang to one wasm32 module, build/lwip.wasm. Options: lwip/lwipopts.h.
+// lwIP as a native library (tools/lib/native.ts): lwIP 2.1.3's IPv4 core (ARP, ICMP, UDP,
+// TCP, DHCP; raw API, NO_SYS=1, static pools) plus lwip/glue.c (lwIP's callbacks forwarded
+// to functions the app exports, module "app", names morgana_lwip_*), compiled by clang to
+// wasm32 objects that the native module of an app with app.json "native": ["lwip", ...]
+// links with the freestanding libc (sqlite/libc.c). The app imports lwIP's functions from
+// module "native". Options: lwip/lwipopts.h.
 //
 // The source is Debian's `lwip` source package (2.1.3+dfsg1), fetched once with apt from
 // the mirrors this machine already trusts, through a private deb-src list (the system's apt
@@ -14,23 +16,32 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUILD_DIR, ROOT } from "./paths.ts";
-import { tool, toolVersion } from "./exec.ts";
+import { tool } from "./exec.ts";
 import { cacheArea, cached, contentKey as key, hashDir, hashTree } from "./cache.ts";
-import { CLANG, LIBC_C, LIBC_INCLUDE, codegenFlags } from "./sqlite.ts";
-import { linkNativeModule } from "./native.ts";
+import {
+  buildNative,
+  checkNativeModule,
+  CLANG,
+  codegenFlags,
+  LIBC_INCLUDE,
+  NATIVE_APP_MODULE,
+  NativeBuild,
+  NativeComponent,
+  NativeObjects,
+  Toolchain,
+} from "./native.ts";
 
 export const LWIP_SOURCE_PACKAGE = "lwip";
 /** The upstream tarball inside Debian's source package, and its sha256 (from the .dsc of 2.1.3+dfsg1-2). */
 export const LWIP_ORIG = "lwip_2.1.3+dfsg1.orig.tar.xz";
 export const LWIP_ORIG_SHA256 = "0a8276d09fc4e97bbba2f953d74af2388fc2195ea156be9d7589e297a68fde24";
-/** The module name under which the lwIP module imports the app's functions. */
-export const LWIP_APP_MODULE = "app";
 export const LWIP_APP_PREFIX = "morgana_lwip_";
 
 const PORT_DIR = join(ROOT, "lwip");
 const CACHE = cacheArea("lwip");
-/** The stable copy the harness finds without a build. */
-export const LWIP_WASM = join(BUILD_DIR, "lwip.wasm");
+/** The native module of the selection ["lwip"], nativeWasmPath(["lwip"]) spelt out (native.ts's
+ * bindings are not ready while this file loads: the import cycle). */
+export const LWIP_WASM = join(BUILD_DIR, "native-lwip.wasm");
 /** lwIP's C stack: its deepest path (tcp_input → tcp_receive → the app's callback) is shallow. */
 export const LWIP_STACK = 64 * 1024;
 const APT_SOURCES = "/etc/apt/sources.list.d";
@@ -246,33 +257,32 @@ export async function fetchLwipTarball(work: string, sourcesDir: string, log: (l
   return orig;
 }
 
-export interface LwipBuild {
-  /** The module in the content-addressed cache, and its copy build/lwip.wasm. */
-  wasm: string;
-  copy: string;
-  key: string;
-  clangVersion: string;
-  clangResourceDir: string;
-  /** Nothing was compiled or linked: everything came from the cache. */
-  cached: boolean;
-  /** Objects that had to be compiled (e.g. ["core/tcp.c", "glue.c"]). */
-  compiled: string[];
-  ms: number;
-}
+export type LwipBuild = NativeBuild;
 
 export interface LwipOptions {
   log?: (line: string) => void;
 }
 
-let inflight: Promise<LwipBuild> | null = null;
+/** lwIP for the native module's link: its objects, API, stack and callback imports. */
+export function lwipComponent(): NativeComponent {
+  return {
+    name: "lwip",
+    what: "lwIP",
+    stackBytes: LWIP_STACK,
+    exports: () => LWIP_API,
+    // The raw API, and the glue's own exports (export_name in lwip/glue.c).
+    provides: (n) => LWIP_API.includes(n) || n.startsWith(LWIP_APP_PREFIX),
+    imports: (n) => LWIP_IMPORTS.includes(n),
+    importsWhat: LWIP_IMPORTS.map((n) => `${NATIVE_APP_MODULE}.${n}`).join(", "),
+    ascEntries: [],
+    exportsHint: "the app exports lwIP's callbacks itself",
+    compile: compileLwip,
+  };
+}
 
-/** Builds the lwIP module (or finds it in the cache) and copies it to build/lwip.wasm. */
+/** The native module of the selection ["lwip"] (build/native-lwip.wasm). */
 export function buildLwip(opts: LwipOptions = {}): Promise<LwipBuild> {
-  // One build per process at a time: concurrent callers share it.
-  inflight ??= doBuild(opts).finally(() => {
-    inflight = null;
-  });
-  return inflight;
+  return buildNative(["lwip"], opts);
 }
 
 /** Runs `jobs` at most `n` at a time (the machine has 2 cores), results in order. */
@@ -289,15 +299,12 @@ async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
   return results;
 }
 
-async function doBuild(opts: LwipOptions): Promise<LwipBuild> {
-  const log = opts.log ?? (() => {});
-  const t0 = performance.now();
+/** Compiles lwIP's units and glue.c (or finds them in the cache). */
+async function compileLwip(tc: Toolchain, log: (l: string) => void): Promise<NativeObjects> {
   const src = await lwipSource(log);
-  const clangVersion = await toolVersion(CLANG);
-  const resourceDir = (await tool(CLANG, ["-print-resource-dir"], "compiling lwIP")).trim();
   const include = join(src, "src", "include");
   // Port headers first (lwipopts.h, arch/cc.h), then lwIP's; libc headers from sqlite/include.
-  const cf = [...codegenFlags(resourceDir, PORT_DIR), "-I", include];
+  const cf = [...codegenFlags(tc.resourceDir, PORT_DIR), "-I", include];
   const headers = key(
     hashTree(PORT_DIR, (n) => n.endsWith(".h")),
     hashDir(LIBC_INCLUDE),
@@ -307,64 +314,35 @@ async function doBuild(opts: LwipOptions): Promise<LwipBuild> {
   const units = [
     ...LWIP_UNITS.map((u) => ({ name: u, file: join(src, "src", u), id: LWIP_ORIG_SHA256 + u })),
     { name: "glue.c", file: join(PORT_DIR, "glue.c"), id: "" },
-    { name: "libc.c", file: LIBC_C, id: "" },
   ];
   const args = cf.join(" ").replaceAll(src, "<src>").replaceAll(ROOT, "<root>");
   const compiled: string[] = [];
+  const compileMs: Record<string, number> = {};
   const objects = await pool(
     2,
     units.map((u) => async () => {
       const out = join(
         CACHE,
         "obj",
-        key(u.name, u.id || readFileSync(u.file), headers, clangVersion, args),
+        key(u.name, u.id || readFileSync(u.file), headers, tc.clangVersion, args),
         u.name.replaceAll("/", "_").replace(/\.c$/, ".o"),
       );
+      const c0 = performance.now();
       const hit = await cached(out, async (tmp) => {
         log(`  lwip     compiling ${u.name}`);
-        await tool(CLANG, [...cf, "-c", u.file, "-o", tmp], `compiling ${u.name} for the lwIP module`);
+        await tool(CLANG, [...cf, "-c", u.file, "-o", tmp], `compiling ${u.name} for lwIP`);
       });
-      if (!hit) compiled.push(u.name);
+      if (!hit) {
+        compiled.push(u.name);
+        compileMs[u.name] = performance.now() - c0;
+      }
       return out;
     }),
   );
-
-  const {
-    wasm,
-    key: linkKey,
-    linked,
-  } = await linkNativeModule({
-    name: "lwip",
-    what: "the lwIP module",
-    cacheDir: CACHE,
-    objects,
-    stackBytes: LWIP_STACK,
-    exports: LWIP_API,
-    check: checkLwipModule,
-  });
-  return {
-    wasm,
-    copy: LWIP_WASM,
-    key: linkKey,
-    clangVersion,
-    clangResourceDir: resourceDir,
-    cached: compiled.length === 0 && !linked,
-    compiled,
-    ms: performance.now() - t0,
-  };
+  return { objects, compiled, compileMs };
 }
 
-/** Checks an lwIP module: imports exactly LWIP_IMPORTS from "app", exports memory, __heap_base and LWIP_API. */
+/** Checks a native module of the selection ["lwip"]: imports only LWIP_IMPORTS from "app", exports memory, __heap_base and LWIP_API. */
 export function checkLwipModule(wasm: Uint8Array, what = "the lwIP module"): void {
-  const mod = new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>);
-  for (const imp of WebAssembly.Module.imports(mod))
-    if (imp.module !== LWIP_APP_MODULE || imp.kind !== "function" || !LWIP_IMPORTS.includes(imp.name))
-      throw new Error(
-        `${what}: unexpected import ${imp.module}.${imp.name} (${imp.kind}): only ${LWIP_IMPORTS.map((n) => `${LWIP_APP_MODULE}.${n}`).join(", ")} are allowed (a libc function missing from sqlite/libc.c or lwip/glue.c?)`,
-      );
-  const exports = new Map(WebAssembly.Module.exports(mod).map((e) => [e.name, e.kind]));
-  if (exports.get("memory") !== "memory") throw new Error(`${what}: exports no memory "memory"`);
-  if (exports.get("__heap_base") !== "global") throw new Error(`${what}: exports no global __heap_base`);
-  const missing = LWIP_API.filter((n) => exports.get(n) !== "function");
-  if (missing.length) throw new Error(`${what}: does not export ${missing.join(", ")} (LWIP_API in tools/lib/lwip.ts)`);
+  checkNativeModule(wasm, ["lwip"], what);
 }

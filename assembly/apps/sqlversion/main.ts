@@ -1,4 +1,4 @@
-// sqlversion: the smallest app that uses SQLite (app.json "sqlite": true). Talks to the
+// sqlversion: the smallest app that uses SQLite (app.json "native": ["sqlite"]). Talks to the
 // SQLite module through its raw C API (runtime/sqlite/sqlite3.ts): prints the library's
 // version and the result of SELECT 1+1 on an in-memory database; then what the host's
 // entropy source (ABI §11 entropy_fill) gives: 16 bytes, or -38 (ENOSYS) without one.

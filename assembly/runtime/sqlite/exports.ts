@@ -1,6 +1,6 @@
 // The app's side of the SQLite module's VFS imports (sqlite/glue.c, module "app"):
 // the build adds this file as a second entry to every app that uses SQLite
-// (app.json "sqlite"), so these functions become wasm exports. Each forwards to
+// (app.json "native": ["sqlite"]), so these functions become wasm exports. Each forwards to
 // vfs.ts; every result is a SQLite result code (sqlite3.ts), pointers are offsets
 // in the shared linear memory.
 import * as vfs from "./vfs";

@@ -1,43 +1,43 @@
-// SQLite's C API as the SQLite module exports it (module "sqlite": sqlite/, built by
-// tools/lib/sqlite.ts). Declarations re-stated from sqlite3.h (SQLite 3.53); pointers
+// SQLite's C API as the native module exports it (module "native": sqlite/, built by
+// tools/lib/sqlite.ts and native.ts). Declarations re-stated from sqlite3.h (SQLite 3.53); pointers
 // are offsets in the linear memory both modules share. Use index.ts, not these.
 
-@external("sqlite", "morgana_sqlite_init") export declare function init(heap: usize, bytes: i32): i32;
-@external("sqlite", "morgana_sqlite_db_config_defensive") export declare function db_config_defensive(db: usize, on: i32): i32;
-@external("sqlite", "morgana_sqlite_memory_used") export declare function memory_used(): i64;
-@external("sqlite", "morgana_sqlite_memory_highwater") export declare function memory_highwater(): i64;
-@external("sqlite", "sqlite3_libversion") export declare function libversion(): usize;
-@external("sqlite", "sqlite3_sourceid") export declare function sourceid(): usize;
-@external("sqlite", "sqlite3_open_v2") export declare function open_v2(filename: usize, ppDb: usize, flags: i32, zVfs: usize): i32;
-@external("sqlite", "sqlite3_close_v2") export declare function close_v2(db: usize): i32;
-@external("sqlite", "sqlite3_exec") export declare function exec(db: usize, sql: usize, callback: usize, arg: usize, errmsg: usize): i32;
-@external("sqlite", "sqlite3_prepare_v2") export declare function prepare_v2(db: usize, sql: usize, nByte: i32, ppStmt: usize, pzTail: usize): i32;
-@external("sqlite", "sqlite3_step") export declare function step(stmt: usize): i32;
-@external("sqlite", "sqlite3_reset") export declare function reset(stmt: usize): i32;
-@external("sqlite", "sqlite3_finalize") export declare function finalize(stmt: usize): i32;
-@external("sqlite", "sqlite3_clear_bindings") export declare function clear_bindings(stmt: usize): i32;
-@external("sqlite", "sqlite3_bind_int64") export declare function bind_int64(stmt: usize, i: i32, v: i64): i32;
-@external("sqlite", "sqlite3_bind_double") export declare function bind_double(stmt: usize, i: i32, v: f64): i32;
-@external("sqlite", "sqlite3_bind_text") export declare function bind_text(stmt: usize, i: i32, text: usize, n: i32, destructor: isize): i32;
-@external("sqlite", "sqlite3_bind_blob") export declare function bind_blob(stmt: usize, i: i32, data: usize, n: i32, destructor: isize): i32;
-@external("sqlite", "sqlite3_bind_null") export declare function bind_null(stmt: usize, i: i32): i32;
-@external("sqlite", "sqlite3_bind_parameter_count") export declare function bind_parameter_count(stmt: usize): i32;
-@external("sqlite", "sqlite3_column_count") export declare function column_count(stmt: usize): i32;
-@external("sqlite", "sqlite3_column_type") export declare function column_type(stmt: usize, i: i32): i32;
-@external("sqlite", "sqlite3_column_int64") export declare function column_int64(stmt: usize, i: i32): i64;
-@external("sqlite", "sqlite3_column_double") export declare function column_double(stmt: usize, i: i32): f64;
-@external("sqlite", "sqlite3_column_text") export declare function column_text(stmt: usize, i: i32): usize;
-@external("sqlite", "sqlite3_column_blob") export declare function column_blob(stmt: usize, i: i32): usize;
-@external("sqlite", "sqlite3_column_bytes") export declare function column_bytes(stmt: usize, i: i32): i32;
-@external("sqlite", "sqlite3_column_name") export declare function column_name(stmt: usize, i: i32): usize;
-@external("sqlite", "sqlite3_errmsg") export declare function errmsg(db: usize): usize;
-@external("sqlite", "sqlite3_errcode") export declare function errcode(db: usize): i32;
-@external("sqlite", "sqlite3_extended_errcode") export declare function extended_errcode(db: usize): i32;
-@external("sqlite", "sqlite3_errstr") export declare function errstr(rc: i32): usize;
-@external("sqlite", "sqlite3_changes") export declare function changes(db: usize): i32;
-@external("sqlite", "sqlite3_last_insert_rowid") export declare function last_insert_rowid(db: usize): i64;
-@external("sqlite", "sqlite3_get_autocommit") export declare function get_autocommit(db: usize): i32;
-@external("sqlite", "sqlite3_extended_result_codes") export declare function extended_result_codes(db: usize, on: i32): i32;
+@external("native", "morgana_sqlite_init") export declare function init(heap: usize, bytes: i32): i32;
+@external("native", "morgana_sqlite_db_config_defensive") export declare function db_config_defensive(db: usize, on: i32): i32;
+@external("native", "morgana_sqlite_memory_used") export declare function memory_used(): i64;
+@external("native", "morgana_sqlite_memory_highwater") export declare function memory_highwater(): i64;
+@external("native", "sqlite3_libversion") export declare function libversion(): usize;
+@external("native", "sqlite3_sourceid") export declare function sourceid(): usize;
+@external("native", "sqlite3_open_v2") export declare function open_v2(filename: usize, ppDb: usize, flags: i32, zVfs: usize): i32;
+@external("native", "sqlite3_close_v2") export declare function close_v2(db: usize): i32;
+@external("native", "sqlite3_exec") export declare function exec(db: usize, sql: usize, callback: usize, arg: usize, errmsg: usize): i32;
+@external("native", "sqlite3_prepare_v2") export declare function prepare_v2(db: usize, sql: usize, nByte: i32, ppStmt: usize, pzTail: usize): i32;
+@external("native", "sqlite3_step") export declare function step(stmt: usize): i32;
+@external("native", "sqlite3_reset") export declare function reset(stmt: usize): i32;
+@external("native", "sqlite3_finalize") export declare function finalize(stmt: usize): i32;
+@external("native", "sqlite3_clear_bindings") export declare function clear_bindings(stmt: usize): i32;
+@external("native", "sqlite3_bind_int64") export declare function bind_int64(stmt: usize, i: i32, v: i64): i32;
+@external("native", "sqlite3_bind_double") export declare function bind_double(stmt: usize, i: i32, v: f64): i32;
+@external("native", "sqlite3_bind_text") export declare function bind_text(stmt: usize, i: i32, text: usize, n: i32, destructor: isize): i32;
+@external("native", "sqlite3_bind_blob") export declare function bind_blob(stmt: usize, i: i32, data: usize, n: i32, destructor: isize): i32;
+@external("native", "sqlite3_bind_null") export declare function bind_null(stmt: usize, i: i32): i32;
+@external("native", "sqlite3_bind_parameter_count") export declare function bind_parameter_count(stmt: usize): i32;
+@external("native", "sqlite3_column_count") export declare function column_count(stmt: usize): i32;
+@external("native", "sqlite3_column_type") export declare function column_type(stmt: usize, i: i32): i32;
+@external("native", "sqlite3_column_int64") export declare function column_int64(stmt: usize, i: i32): i64;
+@external("native", "sqlite3_column_double") export declare function column_double(stmt: usize, i: i32): f64;
+@external("native", "sqlite3_column_text") export declare function column_text(stmt: usize, i: i32): usize;
+@external("native", "sqlite3_column_blob") export declare function column_blob(stmt: usize, i: i32): usize;
+@external("native", "sqlite3_column_bytes") export declare function column_bytes(stmt: usize, i: i32): i32;
+@external("native", "sqlite3_column_name") export declare function column_name(stmt: usize, i: i32): usize;
+@external("native", "sqlite3_errmsg") export declare function errmsg(db: usize): usize;
+@external("native", "sqlite3_errcode") export declare function errcode(db: usize): i32;
+@external("native", "sqlite3_extended_errcode") export declare function extended_errcode(db: usize): i32;
+@external("native", "sqlite3_errstr") export declare function errstr(rc: i32): usize;
+@external("native", "sqlite3_changes") export declare function changes(db: usize): i32;
+@external("native", "sqlite3_last_insert_rowid") export declare function last_insert_rowid(db: usize): i64;
+@external("native", "sqlite3_get_autocommit") export declare function get_autocommit(db: usize): i32;
+@external("native", "sqlite3_extended_result_codes") export declare function extended_result_codes(db: usize, on: i32): i32;
 
 // Result codes (sqlite3.h "Result Codes", "Extended Result Codes").
 export const OK = 0;
