@@ -12,6 +12,9 @@
 //                           frames are filled in before they are checked. With
 //                           offload, UDP replies go out with NETTXF_csum_blank.
 //                           tx ms: the device's deadline for TX answers (default 30 s).
+//                           Under Xen it then prints "timing: ready <ms> ms after
+//                           entry, first answer <ms> ms after entry" (entry: the
+//                           shim's first instruction, boot_ns; ready: the device open).
 //   sizes <bytes>...        sends a test frame (EtherType 0x88b5) of each size and
 //                           waits for the peer's echo of it: equal bytes
 //   sweep <from> <to> <step>  the same for each size from..to
@@ -31,7 +34,7 @@ const ETH_ARP: u16 = 0x0806;
 const ETH_IP: u16 = 0x0800;
 
 function be16(d: Uint8Array, at: i32): u16 {
-  return (<u16>d[at] << 8) | <u16>d[at + 1];
+  return ((<u16>d[at]) << 8) | (<u16>d[at + 1]);
 }
 function setBe16(d: Uint8Array, at: i32, v: u16): void {
   d[at] = <u8>(v >> 8);
@@ -42,8 +45,8 @@ function setBe16(d: Uint8Array, at: i32, v: u16): void {
 function csum(d: Uint8Array, from: i32, len: i32): u16 {
   let s: u32 = 0;
   let i = 0;
-  for (; i + 1 < len; i += 2) s += (<u32>d[from + i] << 8) | <u32>d[from + i + 1];
-  if (i < len) s += <u32>d[from + i] << 8;
+  for (; i + 1 < len; i += 2) s += ((<u32>d[from + i]) << 8) | (<u32>d[from + i + 1]);
+  if (i < len) s += (<u32>d[from + i]) << 8;
   while (s > 0xffff) s = (s & 0xffff) + (s >> 16);
   return <u16>(~s & 0xffff);
 }
@@ -64,6 +67,12 @@ function parseIp(s: string, out: Uint8Array): bool {
     out[i] = <u8>v;
   }
   return true;
+}
+
+/** ns as milliseconds with one decimal ("12.3"). */
+function msText(ns: i64): string {
+  const tenths = ns / (time.NS_PER_MS / 10);
+  return (tenths / 10).toString() + "." + (tenths % 10).toString();
 }
 
 function openDevice(connectMs: i64 = 0, txMs: i64 = 0): net.Device | null {
@@ -90,8 +99,18 @@ function info(pages: i32): void {
   if (!dev) return;
   const i = dev.info();
   console.log(
-    "info: mac=" + dev.macText + " mtu=" + dev.mtu.toString() + " sg=" + (i.sg ? "1" : "0") + " tx-slots=" + i.txSlots.toString() +
-      " rx-slots=" + i.rxSlots.toString() + " backend=" + i.backend,
+    "info: mac=" +
+      dev.macText +
+      " mtu=" +
+      dev.mtu.toString() +
+      " sg=" +
+      (i.sg ? "1" : "0") +
+      " tx-slots=" +
+      i.txSlots.toString() +
+      " rx-slots=" +
+      i.rxSlots.toString() +
+      " backend=" +
+      i.backend,
   );
   check(dev.mac.length == 6, "opened");
   closeDevice(dev, pages);
@@ -114,6 +133,8 @@ class Server extends net.FrameHandler {
   sendErrors: i32 = 0;
   lastError: string = "";
   last: i64 = 0;
+  /** monotonic() of the first reply handed to the device (0: none yet). */
+  firstAnswer: i64 = 0;
   sends: Array<net.TxOp> = new Array<net.TxOp>();
   constructor(public dev: net.Device) {
     super();
@@ -236,6 +257,7 @@ class Server extends net.FrameHandler {
   }
 
   private reply(r: Uint8Array, flags: u16): void {
+    if (this.firstAnswer == 0) this.firstAnswer = time.monotonic();
     const op = this.dev.send(r, flags);
     if (op.failed) {
       this.sendErrors++;
@@ -249,9 +271,10 @@ function serve(pages: i32): void {
   const idle = num(2, 10000) * time.NS_PER_MS;
   const dev = openDevice(0, num(4, 0));
   if (!dev) return;
+  const ready = time.monotonic();
   const s = new Server(dev);
   if (!parseIp(ipText, s.ip)) {
-    check(false, "\"" + ipText + "\" is an IPv4 address");
+    check(false, '"' + ipText + '" is an IPv4 address');
     return;
   }
   s.offload = args.length > 3 && args[3] == "offload";
@@ -274,10 +297,36 @@ function serve(pages: i32): void {
   }
   const f = dev.front;
   console.log(
-    "served: arp=" + s.arp.toString() + " echo=" + s.echo.toString() + " udp=" + s.udp.toString() + " csum-blank=" + s.csumBlank.toString() +
-      " bad=" + s.bad.toString() + " other=" + s.other.toString() + " rx=" + f.rxFrames.toString() + " tx=" + f.txFrames.toString() +
-      " rx-errors=" + f.rxErrors.toString() + " send-errors=" + s.sendErrors.toString(),
+    "served: arp=" +
+      s.arp.toString() +
+      " echo=" +
+      s.echo.toString() +
+      " udp=" +
+      s.udp.toString() +
+      " csum-blank=" +
+      s.csumBlank.toString() +
+      " bad=" +
+      s.bad.toString() +
+      " other=" +
+      s.other.toString() +
+      " rx=" +
+      f.rxFrames.toString() +
+      " tx=" +
+      f.txFrames.toString() +
+      " rx-errors=" +
+      f.rxErrors.toString() +
+      " send-errors=" +
+      s.sendErrors.toString(),
   );
+  // The issue's goal: guest entry -> first packet answered (the harness has no boot to time).
+  const bi = boot.info();
+  if (bi.platform == boot.Platform.Xen)
+    console.log(
+      "timing: ready " +
+        msText(ready - bi.bootNs) +
+        " ms after entry, first answer " +
+        (s.firstAnswer != 0 ? msText(s.firstAnswer - bi.bootNs) + " ms after entry" : "none"),
+    );
   if (dev.broken.length == 0) {
     check(s.stopped, "the peer's stop frame arrived (nothing for " + (idle / time.NS_PER_MS).toString() + " ms otherwise)");
     eq(s.lastError, "", "every reply was sent");
@@ -340,9 +389,26 @@ function sizes(pages: i32, list: Array<i32>): void {
       bad++;
     }
   }
-  check(bad == 0, list.length.toString() + " frames from " + list[0].toString() + " to " + list[list.length - 1].toString() + " bytes sent and echoed intact");
+  check(
+    bad == 0,
+    list.length.toString() +
+      " frames from " +
+      list[0].toString() +
+      " to " +
+      list[list.length - 1].toString() +
+      " bytes sent and echoed intact",
+  );
   const f = dev.front;
-  console.log("sizes: tx=" + f.txFrames.toString() + " rx=" + f.rxFrames.toString() + " tx-bytes=" + f.txBytes.toString() + " rx-bytes=" + f.rxBytes.toString());
+  console.log(
+    "sizes: tx=" +
+      f.txFrames.toString() +
+      " rx=" +
+      f.rxFrames.toString() +
+      " tx-bytes=" +
+      f.txBytes.toString() +
+      " rx-bytes=" +
+      f.rxBytes.toString(),
+  );
   closeDevice(dev, pages);
 }
 
@@ -390,5 +456,8 @@ else if (which == "sizes") {
   for (let s = <i32>num(1, 14); s <= <i32>num(2, 65535); s += step) list.push(s);
   if (list.length > 0) sizes(pages, list);
 } else if (which == "blast") blast(pages);
-else console.log("usage: nettest info | serve [ip] [idle ms] [offload|plain] [tx ms] | sizes <bytes>... | sweep <from> <to> <step> | blast <count> <bytes>");
+else
+  console.log(
+    "usage: nettest info | serve [ip] [idle ms] [offload|plain] [tx ms] | sizes <bytes>... | sweep <from> <to> <step> | blast <count> <bytes>",
+  );
 result();
