@@ -34,7 +34,7 @@ const ETH_ARP: u16 = 0x0806;
 const ETH_IP: u16 = 0x0800;
 
 function be16(d: Uint8Array, at: i32): u16 {
-  return ((<u16>d[at]) << 8) | (<u16>d[at + 1]);
+  return (<u16>d[at] << 8) | <u16>d[at + 1];
 }
 function setBe16(d: Uint8Array, at: i32, v: u16): void {
   d[at] = <u8>(v >> 8);
@@ -45,8 +45,8 @@ function setBe16(d: Uint8Array, at: i32, v: u16): void {
 function csum(d: Uint8Array, from: i32, len: i32): u16 {
   let s: u32 = 0;
   let i = 0;
-  for (; i + 1 < len; i += 2) s += ((<u32>d[from + i]) << 8) | (<u32>d[from + i + 1]);
-  if (i < len) s += (<u32>d[from + i]) << 8;
+  for (; i + 1 < len; i += 2) s += (<u32>d[from + i] << 8) | <u32>d[from + i + 1];
+  if (i < len) s += <u32>d[from + i] << 8;
   while (s > 0xffff) s = (s & 0xffff) + (s >> 16);
   return <u16>(~s & 0xffff);
 }
@@ -99,18 +99,8 @@ function info(pages: i32): void {
   if (!dev) return;
   const i = dev.info();
   console.log(
-    "info: mac=" +
-      dev.macText +
-      " mtu=" +
-      dev.mtu.toString() +
-      " sg=" +
-      (i.sg ? "1" : "0") +
-      " tx-slots=" +
-      i.txSlots.toString() +
-      " rx-slots=" +
-      i.rxSlots.toString() +
-      " backend=" +
-      i.backend,
+    "info: mac=" + dev.macText + " mtu=" + dev.mtu.toString() + " sg=" + (i.sg ? "1" : "0") + " tx-slots=" + i.txSlots.toString() +
+      " rx-slots=" + i.rxSlots.toString() + " backend=" + i.backend,
   );
   check(dev.mac.length == 6, "opened");
   closeDevice(dev, pages);
@@ -274,7 +264,7 @@ function serve(pages: i32): void {
   const ready = time.monotonic();
   const s = new Server(dev);
   if (!parseIp(ipText, s.ip)) {
-    check(false, '"' + ipText + '" is an IPv4 address');
+    check(false, "\"" + ipText + "\" is an IPv4 address");
     return;
   }
   s.offload = args.length > 3 && args[3] == "offload";
@@ -297,34 +287,15 @@ function serve(pages: i32): void {
   }
   const f = dev.front;
   console.log(
-    "served: arp=" +
-      s.arp.toString() +
-      " echo=" +
-      s.echo.toString() +
-      " udp=" +
-      s.udp.toString() +
-      " csum-blank=" +
-      s.csumBlank.toString() +
-      " bad=" +
-      s.bad.toString() +
-      " other=" +
-      s.other.toString() +
-      " rx=" +
-      f.rxFrames.toString() +
-      " tx=" +
-      f.txFrames.toString() +
-      " rx-errors=" +
-      f.rxErrors.toString() +
-      " send-errors=" +
-      s.sendErrors.toString(),
+    "served: arp=" + s.arp.toString() + " echo=" + s.echo.toString() + " udp=" + s.udp.toString() + " csum-blank=" + s.csumBlank.toString() +
+      " bad=" + s.bad.toString() + " other=" + s.other.toString() + " rx=" + f.rxFrames.toString() + " tx=" + f.txFrames.toString() +
+      " rx-errors=" + f.rxErrors.toString() + " send-errors=" + s.sendErrors.toString(),
   );
   // The goal: guest entry -> first packet answered (the harness has no boot to time).
   const bi = boot.info();
   if (bi.platform == boot.Platform.Xen)
     console.log(
-      "timing: ready " +
-        msText(ready - bi.bootNs) +
-        " ms after entry, first answer " +
+      "timing: ready " + msText(ready - bi.bootNs) + " ms after entry, first answer " +
         (s.firstAnswer != 0 ? msText(s.firstAnswer - bi.bootNs) + " ms after entry" : "none"),
     );
   if (dev.broken.length == 0) {
@@ -389,26 +360,9 @@ function sizes(pages: i32, list: Array<i32>): void {
       bad++;
     }
   }
-  check(
-    bad == 0,
-    list.length.toString() +
-      " frames from " +
-      list[0].toString() +
-      " to " +
-      list[list.length - 1].toString() +
-      " bytes sent and echoed intact",
-  );
+  check(bad == 0, list.length.toString() + " frames from " + list[0].toString() + " to " + list[list.length - 1].toString() + " bytes sent and echoed intact");
   const f = dev.front;
-  console.log(
-    "sizes: tx=" +
-      f.txFrames.toString() +
-      " rx=" +
-      f.rxFrames.toString() +
-      " tx-bytes=" +
-      f.txBytes.toString() +
-      " rx-bytes=" +
-      f.rxBytes.toString(),
-  );
+  console.log("sizes: tx=" + f.txFrames.toString() + " rx=" + f.rxFrames.toString() + " tx-bytes=" + f.txBytes.toString() + " rx-bytes=" + f.rxBytes.toString());
   closeDevice(dev, pages);
 }
 
@@ -456,8 +410,5 @@ else if (which == "sizes") {
   for (let s = <i32>num(1, 14); s <= <i32>num(2, 65535); s += step) list.push(s);
   if (list.length > 0) sizes(pages, list);
 } else if (which == "blast") blast(pages);
-else
-  console.log(
-    "usage: nettest info | serve [ip] [idle ms] [offload|plain] [tx ms] | sizes <bytes>... | sweep <from> <to> <step> | blast <count> <bytes>",
-  );
+else console.log("usage: nettest info | serve [ip] [idle ms] [offload|plain] [tx ms] | sizes <bytes>... | sweep <from> <to> <step> | blast <count> <bytes>");
 result();
