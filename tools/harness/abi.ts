@@ -94,12 +94,19 @@ export function abiImports(dom: Domain, memory: () => WebAssembly.Memory): Recor
     block(deadline: bigint): number {
       // Backends run here too: xenstored answers, timed events fire (ABI.md §8: a pending port wins).
       for (;;) {
+        const wake = dom.wake;
+        const seen = wake ? Atomics.load(wake, 0) : 0; // read before service(): later work ends the wait below
         dom.service();
         if (dom.evtchn.anyPending()) return 1;
         const now = dom.monotonicNs();
         if (deadline <= now) return 0;
         const next = dom.nextTimed();
         const until = next !== undefined && next < deadline ? next : deadline;
+        if (wake) {
+          // Another thread can wake us: sleep until then or `until` (sub-ms timeouts are kept).
+          Atomics.wait(wake, 0, seen, Math.min(Number(until - now) / 1e6, 60_000));
+          continue;
+        }
         if (until >= NO_DEADLINE) throw new DeadlockSignal();
         const ms = Number((until - now) / 1_000_000n);
         if (ms > 0) sleepMs(Math.min(ms, 60_000));

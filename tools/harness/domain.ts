@@ -77,6 +77,11 @@ export class Domain {
   private timed: Timed[] = [];
   /** Set once instantiated: the guest's linear memory. */
   memory: () => ArrayBuffer = () => new ArrayBuffer(0);
+  /**
+   * Work from another thread (tap.ts's TAP wire): word 0 is bumped and Atomics.notify'd when
+   * there is some. block() sleeps on it instead of its own cell, and may then wait with no deadline.
+   */
+  wake?: Int32Array;
 
   constructor(cfg: DomainConfig) {
     this.name = cfg.name;

@@ -10,6 +10,8 @@ export interface CapturedFrame {
   /** "tx": from the guest; "rx": to the guest. Not part of the file format (classic pcap has no direction). */
   dir: "tx" | "rx";
   frame: Uint8Array;
+  /** The frame's length on the wire when `frame` holds only its first bytes (a capture over its budget). */
+  origLen?: number;
 }
 
 const MAGIC = 0xa1b2c3d4; // microsecond timestamps
@@ -35,7 +37,7 @@ export function pcapBytes(frames: readonly CapturedFrame[]): Uint8Array {
     dv.setUint32(at, Number(us / 1_000_000n), true);
     dv.setUint32(at + 4, Number(us % 1_000_000n), true);
     dv.setUint32(at + 8, incl, true);
-    dv.setUint32(at + 12, f.frame.length, true);
+    dv.setUint32(at + 12, Math.max(f.origLen ?? 0, f.frame.length), true);
     out.set(f.frame.subarray(0, incl), at + 16);
     at += 16 + incl;
   }
