@@ -18,6 +18,8 @@ import * as block from "./block";
 import * as sqlite from "./sqlite";
 import * as net from "./net";
 export { console, time, boot, sched, iopage, evtchn, gnttab, xenstore, xenbus, ring, consoleRing, block, sqlite, net };
+import * as tcpip from "./tcpip";
+export { tcpip };
 export { Future, Task } from "./sched";
 export { Platform, BootInfo } from "./boot";
 export { poweroff, reboot, panic, exit } from "./system";
