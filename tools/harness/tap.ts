@@ -80,6 +80,8 @@ export interface Ran {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
+  /** stdout's bytes, as they came (binary data). */
+  out: Buffer;
   stderr: string;
   /** Set when the deadline ended it. */
   timedOut: boolean;
@@ -147,7 +149,8 @@ export class Netns {
     return new Promise((resolve) => {
       const done = (code: number | null, signal: NodeJS.Signals | null) => {
         clearTimeout(timer);
-        resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), timedOut });
+        const bytes = Buffer.concat(out);
+        resolve({ code, signal, stdout: bytes.toString(), out: bytes, stderr: Buffer.concat(err).toString(), timedOut });
       };
       c.on("error", (e) => {
         err.push(Buffer.from(`${cmd}: ${e.message}\n`));
@@ -362,6 +365,8 @@ export class TapGuest {
   private flushing = false;
   private finished = false;
   private captured = 0;
+  /** until()'s waiters, checked at each console write and at the end. */
+  private readonly watchers = new Set<{ check: () => void }>();
   private readonly captureBytes: number;
 
   constructor(
@@ -402,6 +407,7 @@ export class TapGuest {
         if (m.type === "console") {
           this.console += m.text;
           opts.onConsole?.(m.text);
+          for (const w of [...this.watchers]) w.check();
         } else if (m.type === "connected") onConnected();
         else if (m.type === "result") result = m.result;
         else if (m.type === "error") error = m.message;
@@ -410,6 +416,7 @@ export class TapGuest {
       this.worker.on("exit", async (code) => {
         clearTimeout(timer);
         this.finished = true;
+        for (const w of [...this.watchers]) w.check();
         this.fromGuest.close();
         this.toGuest.close();
         await pump; // the guest's last frames go out
@@ -439,7 +446,12 @@ export class TapGuest {
   private keep(dir: "tx" | "rx", frame: Uint8Array): void {
     const whole = this.captured + frame.length <= this.captureBytes;
     this.captured += whole ? frame.length : 128;
-    this.capture.push({ atNs: BigInt(Date.now()) * 1_000_000n, dir, frame: whole ? frame : frame.slice(0, 128), origLen: frame.length });
+    this.capture.push({
+      atNs: BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)),
+      dir,
+      frame: whole ? frame : frame.slice(0, 128),
+      origLen: frame.length,
+    });
   }
 
   // The Linux stack's frames into the toGuest queue; when it is full, they wait here and the TAP is paused.
@@ -487,6 +499,26 @@ export class TapGuest {
       if (closed) return;
       await changed(q.header, Q.SEQ, seq, 200);
     }
+  }
+
+  /** Resolves when the console matches `re` (an app's "ready" line); rejects if the guest ends first or after ms. */
+  until(re: RegExp, ms = 30_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const w = { check: () => {} };
+      const done = (err?: string) => {
+        clearTimeout(timer);
+        this.watchers.delete(w);
+        if (err) reject(new Error(`${err}:\n${this.console}`));
+        else resolve();
+      };
+      const timer = setTimeout(() => done(`the guest's console did not show ${re} in ${ms} ms`), ms);
+      w.check = () => {
+        if (re.test(this.console)) done();
+        else if (this.finished) done(`the guest ended before its console showed ${re}`);
+      };
+      this.watchers.add(w);
+      w.check();
+    });
   }
 
   /** Asks the guest to stop as `xl shutdown` (or `xl reboot`) does: control/shutdown is written when it next blocks. */
