@@ -3,19 +3,23 @@
 // lo and a TAP device at 10.77.0.1/24; the guest runs in a worker thread, its
 // vif's frames crossing to the TAP through shared-memory queues; ping, arping
 // and nc run inside the namespace with `ip netns exec`. Nothing leaves it.
+// nettest answers ARP, ping and UDP on the device itself; echo (TCP and UDP over
+// lwIP) gets 1..16 MiB from nc back with equal SHA-256, and its handshake with
+// Linux, read from the capture, negotiates window scaling, timestamps and SACK.
 // A failing test writes the frames that crossed the TAP to a pcap file in a
 // temporary folder (its path is printed). Needs root and /dev/net/tun (CI runs
 // as root): without them these tests are skipped, saying why. The frame queues
 // and the helper's source are checked everywhere.
 import { afterAll, beforeAll, describe, expect, onTestFailed, test } from "vitest";
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FrameQueue, FrameQueueError, MAX_FRAME, Q } from "../../tools/harness/frame-queue.ts";
 import { Netns, TapDevice, TapGuest, TapGuestOptions, TapRunResult, buildTapHelper, tapSupport } from "../../tools/harness/tap.ts";
 import { writePcap } from "../../tools/harness/pcap.ts";
+import { DOM0_MAC } from "../../tools/harness/netback.ts";
 import { ROOT, wasmPath } from "../../tools/lib/paths.ts";
 import * as F from "./frames.ts";
 
@@ -117,9 +121,11 @@ describeTap(
   () => {
     let ns: Netns | undefined;
     let tap: TapDevice | undefined;
-    const pcaps = mkdtempSync(join(tmpdir(), "morgana-tap-"));
+    let pcaps = "";
+    let keepPcaps = false; // a failing test's capture stays; else the folder goes in afterAll
 
     beforeAll(async () => {
+      pcaps = mkdtempSync(join(tmpdir(), "morgana-tap-"));
       ns = Netns.create();
       tap = await TapDevice.open(ns, TAP);
       ns.ip("addr", "add", `${HOST_IP}/24`, "dev", TAP);
@@ -132,6 +138,7 @@ describeTap(
         await tap?.close();
       } finally {
         ns?.delete();
+        if (pcaps && !keepPcaps) rmSync(pcaps, { recursive: true, force: true });
       }
     });
 
@@ -143,6 +150,7 @@ describeTap(
       onTestFailed(() => {
         const name = (expect.getState().currentTestName ?? "tap").replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 120);
         const path = writePcap(join(pcaps, `${name}.pcap`), g.capture);
+        keepPcaps = true;
         console.log(`the TAP's ${g.capture.length} frames: ${path}\n${g.console}`);
       });
       return g;
@@ -152,7 +160,7 @@ describeTap(
 
     /** nettest's stop frame (EtherType 0x88b5 "stop"), straight into the guest's queue; then its result. */
     async function stopNettest(g: TapGuest, mac = "00:16:3e:00:00:01"): Promise<TapRunResult> {
-      g.send(F.ethernet(macBytes(mac), F.BROADCAST, ETH_TEST, new TextEncoder().encode("stop")));
+      g.send(F.ethernet(macBytes(mac), DOM0_MAC, ETH_TEST, new TextEncoder().encode("stop")));
       return g.done;
     }
 
@@ -251,6 +259,97 @@ describeTap(
       const p = await netns().exec("ping", ["-c", "3", "-i", "0.2", "-W", "2", GUEST_IP]);
       expect(p.stdout).toMatch(/3 packets transmitted, 3 received/);
       clean(await stopNettest(h));
+    });
+
+    // ---- the echo app (TCP and UDP port 7 over lwIP, runtime/tcpip) ----
+
+    /** Starts the echo app at GUEST_IP; resolves once it listens. */
+    async function echo(): Promise<TapGuest> {
+      const g = guest("echo", `ip=${GUEST_IP}/24 gw=${HOST_IP}`, { timeoutMs: 300_000 });
+      await g.until(/echoing TCP and UDP on port 7/);
+      return g;
+    }
+
+    /** Stops echo as `xl shutdown` does; its summary line, checked: no errors, nothing held. */
+    async function stopEcho(g: TapGuest): Promise<string> {
+      g.shutdown();
+      const r = await g.done;
+      expect(r.outcome, r.console).toBe("poweroff");
+      expect(r.vif.errors).toEqual([]);
+      expect(r.vif.disabled).toBe(false);
+      expect(r.wire.fromGuestDropped).toBe(0);
+      const summary = r.console.split("\n").find((l) => l.startsWith("echo: poweroff:"));
+      expect(summary, r.console).toMatch(/ 0 errors; held: 0 flows, 0 pbufs, 0 tcp pcbs, 0 pool pbufs$/);
+      return summary!;
+    }
+
+    const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+    test("TCP: 1, 2, 4, 8 and 16 MiB of random bytes through nc to the echo port come back with equal SHA-256", async () => {
+      const g = await echo();
+      let total = 0;
+      for (const mib of [1, 2, 4, 8, 16]) {
+        const data = randomBytes(mib << 20);
+        // -N: a FIN after the last byte; echo closes its side at that EOF, and nc exits.
+        const r = await netns().exec("nc", ["-N", GUEST_IP, "7"], { stdin: data, timeoutMs: 120_000 });
+        expect(r.code, `${mib} MiB: nc ${r.timedOut ? "timed out" : `exited ${r.code}`}: ${r.stderr}`).toBe(0);
+        expect({ bytes: r.out.length, sha256: sha256(r.out) }).toEqual({ bytes: data.length, sha256: sha256(data) });
+        total += data.length;
+      }
+      expect(await stopEcho(g)).toMatch(new RegExp(`: 5 connections, ${total} bytes over TCP, `));
+    }, 300_000);
+
+    test("TCP handshake with Linux, from the TAP's capture: both SYNs carry window scaling, timestamps and SACK-permitted", async () => {
+      const g = await echo();
+      const data = randomBytes(256 << 10);
+      const r = await netns().exec("nc", ["-N", GUEST_IP, "7"], { stdin: data, timeoutMs: 60_000 });
+      expect(sha256(r.out)).toBe(sha256(data));
+      await stopEcho(g);
+      const segs = g.capture
+        .filter((c) => c.frame.length >= 54 && ((c.frame[12] << 8) | c.frame[13]) === F.ETH_IP && c.frame[23] === F.IP_TCP)
+        .map((c) => ({ dir: c.dir, tcp: F.parseTcp(F.parseIpv4(F.parseEthernet(c.frame).payload)) }));
+      const SYN = F.TCP_SYN;
+      const syn = segs.find((s) => s.dir === "rx" && s.tcp.dport === 7 && s.tcp.flags & SYN && !(s.tcp.flags & F.TCP_ACK));
+      const synAck = segs.find((s) => s.dir === "tx" && s.tcp.sport === 7 && s.tcp.flags & SYN && s.tcp.flags & F.TCP_ACK);
+      expect(syn, "Linux's SYN in the capture").toBeDefined();
+      expect(synAck, "the guest's SYN-ACK in the capture").toBeDefined();
+      const WS = 3,
+        SACK_OK = 4,
+        TS = 8;
+      for (const [who, s] of [
+        ["Linux's SYN", syn!],
+        ["the guest's SYN-ACK", synAck!],
+      ] as const) {
+        const o = s.tcp.options;
+        expect([o.has(WS), o.has(SACK_OK), o.has(TS)], `${who}: window scale, SACK permitted, timestamps`).toEqual([true, true, true]);
+        expect(o.get(WS)!.length, `${who}: the window scale option's length`).toBe(1);
+        expect(o.get(TS)!.length).toBe(8);
+      }
+      const shift = synAck!.tcp.options.get(WS)![0];
+      expect(shift, "the guest's window scale (RFC 7323: at most 14)").toBeGreaterThan(0);
+      expect(shift).toBeLessThanOrEqual(14);
+      // Negotiated: every later segment of the guest carries timestamps, echoing Linux's.
+      const later = segs.filter((s) => s.dir === "tx" && s.tcp.sport === 7 && !(s.tcp.flags & SYN));
+      expect(later.length).toBeGreaterThan(10);
+      expect(later.filter((s) => !s.tcp.options.has(TS)).length, "guest segments without timestamps").toBe(0);
+      expect(later.every((s) => s.tcp.checksumOk)).toBe(true);
+      // The guest's window, scaled, is larger than the unscaled field can say.
+      expect(Math.max(...later.map((s) => s.tcp.window << shift))).toBeGreaterThan(65535);
+    }, 120_000);
+
+    test("UDP: datagrams from nc -u to the echo app come back equal, one of 8,000 bytes in IP fragments both ways", async () => {
+      const g = await echo();
+      for (const n of [1400, 8000]) {
+        const msg = Buffer.from(randomBytes(n / 2).toString("hex"));
+        const u = await netns().exec("nc", ["-u", "-w", "2", GUEST_IP, "7"], { stdin: msg, timeoutMs: 20_000 });
+        expect({ bytes: u.out.length, sha256: sha256(u.out) }, u.stderr).toEqual({ bytes: n, sha256: sha256(msg) });
+      }
+      expect(await stopEcho(g)).toMatch(/, 2 datagrams over UDP, /);
+      // The 8,000 bytes crossed as IP fragments each way (more-fragments set on some frames both ways).
+      const frags = (dir: "rx" | "tx") =>
+        g.capture.filter((c) => c.dir === dir && c.frame.length > 34 && c.frame[23] === F.IP_UDP && c.frame[20] & 0x20).length;
+      expect(frags("rx")).toBeGreaterThan(0);
+      expect(frags("tx")).toBeGreaterThan(0);
     });
 
     test("tap-helper refuses a record whose length is not a frame's, naming it (exit 2)", async () => {
