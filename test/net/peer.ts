@@ -93,6 +93,7 @@ export class HostConn {
     }
     this.closed = true;
     this.host.conns.delete(this.id);
+    this.host.kick();
   }
 
   /** Moves queued data into lwIP; true if anything changed. */
@@ -178,6 +179,9 @@ export class LwipHost implements Peer {
   private nextId = 1;
   private tickAt?: number;
   private inPump = false;
+  /** Set while a frame of ours is on its way out (inside lwIP): frames arriving then wait in deferred. */
+  private sending = false;
+  private deferred: Uint8Array[] = [];
   /** Frames the host sent and received. */
   txFrames = 0;
   rxFrames = 0;
@@ -253,12 +257,22 @@ export class LwipHost implements Peer {
     this.port = port;
     if (this.opts.intercept?.(frame, port)) return;
     if (!this.netif) return;
+    if (this.sending) {
+      // The wire delivered a frame from inside our own port.send (netback releasing a
+      // reordered frame): lwIP is mid-call and not reentrant, so it waits for pump().
+      this.deferred.push(frame);
+      return;
+    }
+    this.input(frame);
+    this.pump();
+  }
+
+  private input(frame: Uint8Array): void {
     this.rxFrames++;
     const p = this.ex.pbuf_alloc(PBUF_RAW, frame.length, PBUF_POOL);
     if (!p) return; // out of pool pbufs: dropped, as lwIP's own driver would
     this.ex.pbuf_take(p, this.stage(frame), frame.length);
     this.ex.morgana_lwip_input(p, this.netif);
-    this.pump();
   }
 
   // Copies bytes into the staging area (pbuf_take copies across a chain from there).
@@ -274,7 +288,12 @@ export class LwipHost implements Peer {
     this.ex.pbuf_copy_partial(p, at, len, 0);
     const f = this.mem().slice(at, at + len);
     this.txFrames++;
-    this.port?.send(f);
+    this.sending = true;
+    try {
+      this.port?.send(f);
+    } finally {
+      this.sending = false;
+    }
     return ERR.OK;
   }
 
@@ -372,6 +391,10 @@ export class LwipHost implements Peer {
     try {
       for (let round = 0; round < 10_000; round++) {
         let progress = false;
+        while (this.deferred.length) {
+          this.input(this.deferred.shift()!);
+          progress = true;
+        }
         while (this.events.length) {
           this.events.shift()!();
           progress = true;

@@ -251,6 +251,36 @@ describe("echo", () => {
     expect(summary(lines)).toEqual({ connections: 1, bytes: data.length, datagrams: 0, errors: 0, flows: 0, pbufs: 0, pcbs: 0, pool: 0 });
   }, 60_000);
 
+  test("echoes 1 MiB over a wire that drops 1 %, duplicates, reorders and corrupts: SHA-256 equal", () => {
+    const data = new Uint8Array(1 << 20);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >>> 11)) & 0xff;
+    const back = createHash("sha256");
+    let conn!: HostConn;
+    let done = false;
+    const host = new LwipHost();
+    const peer = new Scripted(host, (s) => {
+      s.stopAfter(100_000);
+      conn = host.connect(GUEST_IP, 7);
+      conn.onData = (d) => {
+        back.update(d);
+        if (conn.received === data.length) conn.shutdown();
+      };
+      conn.onEof = () => {
+        done = true;
+        conn.close();
+        s.port.after(50, () => s.stop());
+      };
+      conn.write(data);
+    });
+    const faults = { seed: 7, drop: 0.01, duplicate: 0.01, reorder: 0.01, corrupt: 0.001 };
+    const { r, lines, vif } = runScripted("echo", STATIC, peer, { wireFaults: faults });
+    clean(r);
+    expect(vif.wireDrops).toBeGreaterThan(0);
+    expect(done).toBe(true);
+    expect(back.digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+    expect(summary(lines)).toMatchObject({ connections: 1, bytes: data.length, errors: 0, flows: 0, pbufs: 0 });
+  }, 120_000);
+
   test("echoes UDP datagrams, fragmented ones too", () => {
     const sizes = [1, 100, 1472, 1473, 4000, 8000];
     const got = new Map<number, Uint8Array>();
