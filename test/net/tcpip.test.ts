@@ -15,7 +15,7 @@ import type { Domain } from "../../tools/harness/domain.ts";
 import { GUEST_MAC, Peer, VifBackend, VifOptions, WirePort } from "../../tools/harness/netback.ts";
 import { writePcap } from "../../tools/harness/pcap.ts";
 import { BUILD_DIR, wasmPath } from "../../tools/lib/paths.ts";
-import { DhcpServer, GUEST_IP, HOST_IP, HOST_MAC, HostConn, LwipHost } from "./peer.ts";
+import { DhcpServer, ERR, GUEST_IP, HOST_IP, HOST_MAC, HostConn, LwipHost } from "./peer.ts";
 import * as F from "./frames.ts";
 
 const STATIC = `ip=${GUEST_IP}/24 gw=${HOST_IP}`;
@@ -429,6 +429,48 @@ describe("tcptest (the client side)", () => {
     const { r, lines, last } = runScripted("tcptest", `${STATIC} reset ${HOST_IP} 6000`, peer);
     clean(r);
     expect(lines).toContain(`tcptest: tcp ${HOST_IP}:6000: connection reset by peer`);
+    expect(last).toBe("TEST PASS");
+  });
+
+  test("a listener's backlog: connections beyond it are reset, the others wait for accept()", () => {
+    const host = new LwipHost();
+    let resets = 0;
+    let connected = 0;
+    // One connection after the other (lwIP itself drops SYNs beyond `backlog` half-open ones).
+    let opened = 0;
+    const next = () => {
+      if (opened++ === 5) return;
+      const c = host.connect(GUEST_IP, 9000);
+      c.onConnect = () => {
+        connected++;
+        peer.port.after(20, next); // time for a reset to come
+      };
+      c.onError = (err) => {
+        if (err === ERR.RST) resets++;
+      };
+    };
+    const peer = new Scripted(host, next);
+    peer.ready = /tcptest: listening/;
+    const { r, last } = runScripted("tcptest", `${STATIC} backlog 9000 5`, peer);
+    clean(r);
+    expect(last).toBe("TEST PASS");
+    expect(connected).toBe(5); // the handshake completes before the guest's accept callback refuses
+    expect(resets).toBe(3);
+  });
+
+  test("a UDP socket's queue: datagrams beyond it are dropped and counted", () => {
+    const host = new LwipHost();
+    const peer = new Scripted(host, () => {
+      const u = host.udp(5555);
+      // The first resolves ARP (lwIP queues 3 frames meanwhile); the rest follow 100 ms later.
+      u.sendTo(GUEST_IP, 9001, Uint8Array.of(0));
+      peer.port.after(100, () => {
+        for (let i = 1; i < 10; i++) u.sendTo(GUEST_IP, 9001, Uint8Array.of(i));
+      });
+    });
+    peer.ready = /tcptest: listening/;
+    const { r, last } = runScripted("tcptest", `${STATIC} udpqueue 9001 10`, peer);
+    clean(r);
     expect(last).toBe("TEST PASS");
   });
 

@@ -10,6 +10,11 @@
 //                               them back until the peer closes, close; then the stack's
 //                               flows, pbufs, endpoints and lwIP's pools are back where
 //                               they started
+//   backlog <port> <n>          listen with a backlog of 2 and accept nothing for 1 s while
+//                               the peer opens n connections: n - 2 are refused (reset),
+//                               then the 2 are accepted, closed, and nothing is held
+//   udpqueue <port> <n>         bind with a queue of 4 and receive nothing for 1 s while the
+//                               peer sends n datagrams: n - 4 dropped and counted, 4 received
 //
 // Prints each error it meets as "tcptest: <error>", then one result line.
 import { boot, console, sched, tcpip, time } from "../../runtime";
@@ -117,6 +122,45 @@ function client(): void {
     ", tcp pcbs " + tcpip.poolUsed(tcpip.POOL_TCP_PCB).toString() + ", tcp segments " + tcpip.poolUsed(tcpip.POOL_TCP_SEG).toString());
 }
 
+function backlog(): void {
+  const l = sched.wait(tcpip.tcp.listen(num(1), 2));
+  if (!l.ok) return check(false, "listen: " + l.error);
+  const listener = l.listener!;
+  console.log("tcptest: listening"); // the peer starts here
+  sched.wait(sched.sleep(time.NS_PER_S));
+  const n = num(2);
+  eq(tcpip.stats().acceptRefused.toString(), (n - 2).toString(), "connections refused beyond the backlog");
+  eq(listener.pending().toString(), "2", "connections waiting for accept()");
+  for (let i = 0; i < 2; i++) {
+    const a = sched.wait(listener.accept());
+    if (!a.ok) return check(false, "accept: " + a.error);
+    sched.wait(a.flow!.close());
+  }
+  sched.wait(listener.close());
+  const s = tcpip.stats();
+  eq(s.flows.toString() + " " + s.listeners.toString() + " " + s.endpoints.toString(), "0 0 0", "no flow, listener or endpoint left");
+}
+
+function udpqueue(): void {
+  const b = sched.wait(tcpip.udp.bind(num(1)));
+  if (!b.ok) return check(false, "bind: " + b.error);
+  const sock = b.socket!;
+  sock.queueMax = 4;
+  console.log("tcptest: listening"); // the peer starts here
+  sched.wait(sched.sleep(time.NS_PER_S));
+  const n = num(2);
+  eq(sock.dropped.toString(), (n - 4).toString(), "datagrams dropped beyond the queue");
+  eq(sock.pending().toString(), "4", "datagrams queued");
+  let order = true;
+  for (let i = 0; i < 4; i++) {
+    const r = sched.wait(sock.recv());
+    if (!r.ok || r.datagram!.data.length != 1 || r.datagram!.data[0] != <u8>i) order = false;
+  }
+  check(order, "the first 4 datagrams received, in order");
+  sched.wait(sock.close());
+  eq(tcpip.stats().pbufsHeld.toString(), "0", "no pbuf held");
+}
+
 const up = sched.wait(tcpip.up());
 if (!up.ok) check(false, "up: " + up.error);
 else if (mode == "refused") refused();
@@ -124,5 +168,7 @@ else if (mode == "timeout") timedOut();
 else if (mode == "inuse") inuse();
 else if (mode == "reset") reset();
 else if (mode == "client") client();
-else check(false, "no case \"" + mode + "\" (refused, timeout, inuse, reset, client)");
+else if (mode == "backlog") backlog();
+else if (mode == "udpqueue") udpqueue();
+else check(false, "no case \"" + mode + "\" (refused, timeout, inuse, reset, client, backlog, udpqueue)");
 result();
