@@ -215,6 +215,8 @@ export class Stack extends Task {
   rxQueueMax: i32 = RX_QUEUE_MAX;
   txBacklog: i32 = TX_BACKLOG;
   private started: bool = false;
+  /** The interface has its address (static, or a bound DHCP lease), as the stack task last read it. */
+  private addressed: bool = false;
   private statusChanged: bool = false;
   private addressWaits: Array<Future> = new Array<Future>();
   private rxq: Array<net.Frame> = new Array<net.Frame>();
@@ -349,7 +351,8 @@ export class Stack extends Task {
     this.ip = L.netif_ip4(n);
     this.mask = L.netif_mask4(n);
     this.gw = L.netif_gw4(n);
-    if (this.ip != 0 && (!this.dhcp || L.dhcp_bound(n) != 0)) this.settleAddressWaits();
+    this.addressed = this.ip != 0 && (!this.dhcp || L.dhcp_bound(n) != 0);
+    if (this.addressed) this.settleAddressWaits();
   }
 
   private settleAddressWaits(): void {
@@ -366,7 +369,7 @@ export class Stack extends Task {
   whenAddressed(): Future {
     const f = new Future();
     if (this.broken.length > 0) f.reject(this.broken);
-    else if (this.started && this.ip != 0 && (!this.dhcp || (this.netif != 0 && L.dhcp_bound(this.netif) != 0))) f.resolve();
+    else if (this.addressed) f.resolve();
     else this.addressWaits.push(f);
     return f;
   }
