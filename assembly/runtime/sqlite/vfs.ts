@@ -105,7 +105,7 @@ class Mount {
   }
 }
 
-let mounted: Mount | null = null;
+@lazy let mounted: Mount | null = null;
 /** Format blank disks with block checksums (layout version 2); false: version 1, for benchmarks. */
 export let formatChecksums: bool = true;
 export function setFormatChecksums(on: bool): void {
