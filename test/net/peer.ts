@@ -258,8 +258,9 @@ export class LwipHost implements Peer {
     if (this.opts.intercept?.(frame, port)) return;
     if (!this.netif) return;
     if (this.sending) {
-      // The wire delivered a frame from inside our own port.send (netback releasing a
-      // reordered frame): lwIP is mid-call and not reentrant, so it waits for pump().
+      // The wire delivered a frame from inside our own port.send (a wire that answers at
+      // once; netback's reorder fault no longer does, it holds one frame per direction):
+      // lwIP is mid-call and not reentrant, so it waits for pump().
       this.deferred.push(frame);
       return;
     }

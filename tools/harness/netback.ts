@@ -186,7 +186,9 @@ export class VifBackend {
   private rxHostile = false;
   private connectedAt = 0n;
   private readonly rng: () => number;
-  private held?: { frame: Uint8Array; toGuest: boolean; csumBlank: boolean };
+  /** The frame held back in each direction ([to the peer, to the guest]): only a frame going the same way overtakes it,
+   * so the peer's own send never releases a frame into the peer (re-entrantly). */
+  private held: ({ frame: Uint8Array; toGuest: boolean; csumBlank: boolean } | undefined)[] = [undefined, undefined];
   private readonly peer?: Peer;
   private readonly faults: RingFaults;
   private readonly xb: XenbusFaults;
@@ -584,20 +586,21 @@ export class VifBackend {
     }
     const copies = f.duplicate && r() < f.duplicate ? 2 : 1;
     for (let c = 0; c < copies; c++) {
-      if (f.reorder && !this.held && r() < f.reorder) {
-        // Overtaken by the next frame; or, when none comes, let out a little later.
-        const h = (this.held = { frame, toGuest, csumBlank });
+      const way = toGuest ? 1 : 0;
+      if (f.reorder && !this.held[way] && r() < f.reorder) {
+        // Overtaken by the next frame the same way; or, when none comes, let out a little later.
+        const h = (this.held[way] = { frame, toGuest, csumBlank });
         this.port.after(20, () => {
-          if (this.held !== h) return;
-          this.held = undefined;
+          if (this.held[way] !== h) return;
+          this.held[way] = undefined;
           this.later(h.frame, h.toGuest, h.csumBlank);
         });
         continue;
       }
       this.later(frame, toGuest, csumBlank);
-      const h = this.held;
+      const h = this.held[way];
       if (h) {
-        this.held = undefined;
+        this.held[way] = undefined;
         this.later(h.frame, h.toGuest, h.csumBlank);
       }
     }
