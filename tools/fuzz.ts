@@ -1,16 +1,17 @@
-// npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk]... [--replay target:seed]... [--no-build]
+// npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk|netif|frames]... [--replay target:seed]... [--no-build]
 // Seeded fuzzing of the storage path against a hostile backend, xenstored and disk
-// (tools/fuzz/cases.ts). Prints each trap, hang or wrong result with the command that
+// (tools/fuzz/cases.ts), and of the network path against a hostile netback and hostile
+// frames (tools/fuzz/net-cases.ts). Prints each trap, hang or wrong result with the command that
 // replays it, then one summary line; exits 1 if there was any.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "./lib/paths.ts";
 import { fuzz } from "./fuzz/engine.ts";
-import { Target, TARGETS } from "./fuzz/cases.ts";
+import { ALL_TARGETS, Target } from "./fuzz/cases.ts";
 import { integerOrExit, parseOrExit, reportUsage } from "./lib/cli.ts";
 
 const usage =
-  "usage: npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk]... [--replay target:seed]... [--case-timeout S] [--no-build]";
+  "usage: npm run fuzz -- [--seconds N] [--seed S] [--target blkif|xenstore|disk|netif|frames]... [--replay target:seed]... [--case-timeout S] [--no-build]";
 const { values } = parseOrExit("fuzz", usage, {
   options: {
     seconds: { type: "string", default: "300" },
@@ -31,9 +32,9 @@ const bad = (message: string): never => {
   process.exit(1);
 };
 const num = (name: string, v: string, min: number, max?: number) => integerOrExit("fuzz", usage, `--${name}`, v, min, max)!;
-const isTarget = (t: string): t is Target => (TARGETS as readonly string[]).includes(t);
-const targets = (values.target ?? [...TARGETS]).map((t) => {
-  if (!isTarget(t)) bad(`--target ${t}: one of ${TARGETS.join(", ")}`);
+const isTarget = (t: string): t is Target => (ALL_TARGETS as readonly string[]).includes(t);
+const targets = (values.target ?? [...ALL_TARGETS]).map((t) => {
+  if (!isTarget(t)) bad(`--target ${t}: one of ${ALL_TARGETS.join(", ")}`);
   return t as Target;
 });
 const replay = values.replay?.map((r) => {
@@ -45,8 +46,10 @@ const seconds = num("seconds", values.seconds, 0);
 const seed = num("seed", values.seed, 0);
 const caseTimeoutS = num("case-timeout", values["case-timeout"], 1, 86400);
 // The apps the cases run, built from the current sources (a stale wasm would fuzz old code).
+const APPS: Record<Target, string[]> = { blkif: ["blkfuzz"], xenstore: ["xsfuzz"], disk: ["sqlvfs"], netif: ["nettest"], frames: ["echo"] };
+const apps = [...new Set([...targets, ...(replay ?? []).map((r) => r.target)].flatMap((t) => APPS[t]))];
 if (!values["no-build"])
-  execFileSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "tools", "build.ts"), "blkfuzz", "xsfuzz", "sqlvfs"], {
+  execFileSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "tools", "build.ts"), ...apps], {
     cwd: ROOT,
     stdio: "inherit",
   });

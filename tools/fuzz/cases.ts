@@ -13,11 +13,17 @@ import type { XenbusFaults } from "../harness/xenbus.ts";
 import { wasmPath } from "../lib/paths.ts";
 import { encodeMsg, XS } from "../harness/xs-wire.ts";
 import { pattern } from "../harness/pattern.ts";
+import { framesCase, netifCase } from "./net-cases.ts";
 
+/** The storage path's targets (the default of fuzz(); test/fuzz/storage.test.ts). */
 export const TARGETS = ["blkif", "xenstore", "disk"] as const;
-export type Target = (typeof TARGETS)[number];
-export type Verdict = "ok" | "clear-error" | "trap" | "hang" | "wrong-data";
-export const VERDICTS: Verdict[] = ["ok", "clear-error", "trap", "hang", "wrong-data"];
+/** The network path's targets (net-cases.ts; test/fuzz/net.test.ts). */
+export const NET_TARGETS = ["netif", "frames"] as const;
+export const ALL_TARGETS = [...TARGETS, ...NET_TARGETS] as const;
+export type Target = (typeof ALL_TARGETS)[number];
+/** leak: the run ended well but left grants, pages, pbufs, pcbs or flows behind (network targets). */
+export type Verdict = "ok" | "clear-error" | "trap" | "hang" | "wrong-data" | "leak";
+export const VERDICTS: Verdict[] = ["ok", "clear-error", "trap", "hang", "wrong-data", "leak"];
 
 export interface CaseResult {
   target: Target;
@@ -61,7 +67,7 @@ function resultLine(console: string): string | undefined {
 }
 
 /** How a run ended, before any data check: trap, hang (the harness's deadlock detector), or its result line. */
-function classify(r: RunResult, wrongData: RegExp): { verdict: Verdict; detail: string } {
+export function classify(r: RunResult, wrongData: RegExp): { verdict: Verdict; detail: string } {
   if (r.trap) return { verdict: "trap", detail: r.detail };
   if (r.outcome === "timeout") return { verdict: "hang", detail: r.detail };
   const line = resultLine(r.console);
@@ -345,5 +351,7 @@ export function diskCase(seed: number, plain = false): CaseResult {
 export function runCase(target: Target, seed: number): CaseResult {
   if (target === "blkif") return blkifCase(seed);
   if (target === "xenstore") return xenstoreCase(seed);
+  if (target === "netif") return netifCase(seed);
+  if (target === "frames") return framesCase(seed);
   return diskCase(seed);
 }

@@ -1,13 +1,14 @@
 // Runs fuzz cases for a bounded time, each in a worker thread with a wall-clock limit
 // (a case that outlives it is a hang), and counts the verdicts.
 import { Worker } from "node:worker_threads";
-import { caseSeed, CaseResult, Target, TARGETS, Verdict, VERDICTS } from "./cases.ts";
+import { ALL_TARGETS, caseSeed, CaseResult, Target, TARGETS, Verdict, VERDICTS } from "./cases.ts";
 
 export interface FuzzOptions {
   /** Wall time for the whole session, shared equally by the targets. */
   seconds: number;
   /** The session seed: case i of a target runs with caseSeed(seed + target index, i). */
   seed: number;
+  /** Default: the storage targets (TARGETS); the network ones are NET_TARGETS. */
   targets?: readonly Target[];
   /** A case running longer than this is a hang (every guest deadline is 300 ms; a run takes ~1 s). */
   caseTimeoutMs?: number;
@@ -24,7 +25,7 @@ export interface FuzzSummary {
   line: string;
 }
 
-const BAD = new Set(["trap", "hang", "wrong-data", "host-error"]);
+const BAD = new Set(["trap", "hang", "wrong-data", "leak", "host-error"]);
 
 class Runner {
   private worker?: Worker;
@@ -97,7 +98,8 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
       const share = (o.seconds * 1000) / targets.length;
       for (const [t, target] of targets.entries()) {
         const until = Date.now() + share;
-        for (let i = 0; Date.now() < until; i++) record(await runner.run(target, caseSeed(o.seed + TARGETS.indexOf(target), i), timeoutMs));
+        for (let i = 0; Date.now() < until; i++)
+          record(await runner.run(target, caseSeed(o.seed + ALL_TARGETS.indexOf(target), i), timeoutMs));
         void t;
       }
     }
