@@ -11,12 +11,15 @@
 //   - task switch and event-channel round trip (schedbench) under Xen vs in the harness
 //   - 4 KiB block I/O, sequential and random (blkbench) vs dom0 Linux on the same loop device
 //   - SQLite commits and a cold read with block checksums vs without (sqlvfs, harness)
+//   - network (tools/bench/net.ts): echo (lwIP) vs a Linux PV domU's echo server, both on xenbr0:
+//     TCP bulk each way, request/response latency, connect latency, and the image sizes
 // Under QEMU TCG absolute times mean little; ratios within one run are what count.
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { runPaper } from "./bench/paper.ts";
 import { blkioBinary, blockRows, BLOCK_DISK_MIB } from "./bench/block.ts";
 import { vfsChecksumRows } from "./bench/vfs.ts";
+import { buildLinuxNet, NET_FULL, NET_QUICK, netbenchBinary, runNetBench } from "./bench/net.ts";
 import { buildImage } from "./lib/image.ts";
 import { runWasm } from "./harness/run.ts";
 import { compileApp } from "./lib/asc.ts";
@@ -202,6 +205,20 @@ async function main(): Promise<number> {
       log(`xen:     ${[...blkXen].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
       log(`dom0:    ${[...blkLinux].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ")}`);
       rows.push(...blockRows(blkXen, blkLinux));
+    });
+
+    await section("network", async () => {
+      const echo = await buildImage("echo");
+      const net = await runNetBench(tb, {
+        echoXl: echo.xl,
+        echoImageBytes: echo.sizes.image,
+        linux: await buildLinuxNet(),
+        netbench: netbenchBinary(),
+        opts: quick ? NET_QUICK : NET_FULL,
+        log: (s) => log(`net: ${s}`),
+      });
+      for (const n of net.notes) log(`net: ${n}`);
+      rows.push(...net.rows);
     });
   } finally {
     await tb.stop();

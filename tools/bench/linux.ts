@@ -140,7 +140,7 @@ export interface LinuxBaseline {
 }
 
 /** The lib/modules/<release> folder of the test bed's kernel (unpacked by tools/testbed/setup.sh). */
-function kernelModules(bootKey: string): string {
+export function kernelModules(bootKey: string): string {
   // setup.sh keys root/ by sha256 of the PINS lines (every KEY line but the last)
   const pins = bootKey.trimEnd().split("\n").slice(0, -1).join("\n") + "\n";
   const pkey = createHash("sha256").update(pins).digest("hex").slice(0, 16);
