@@ -268,6 +268,22 @@ function tcpOptions(r: Rng, near: number): Uint8Array {
   return Uint8Array.from(out.slice(0, 40));
 }
 
+/**
+ * A source port for a forged SYN the host never uses (its lwIP picks from 49152 up). A SYN from a
+ * port of the host's earlier connection meets that connection's TIME_WAIT pcb, which answers the
+ * guest's SYN-ACK with an ACK instead of a reset: the guest's half-open pcb then lives until its
+ * SYN-ACK retries run out (lwIP's TCP_SYNMAXRTX), seconds after the case ends: not a leak.
+ */
+function forgedPort(r: Rng): number {
+  return 1024 + r.int(40_000);
+}
+
+function synPort(frame: Uint8Array, tcpAt: number, r: Rng): void {
+  const p = forgedPort(r);
+  frame[tcpAt] = p >> 8;
+  frame[tcpAt + 1] = p & 0xff;
+}
+
 interface Session {
   /** Frames the host sent the guest in this run so far (captured by the vif). */
   rx: Uint8Array[];
@@ -317,6 +333,8 @@ function junk(r: Rng, s: Session): { frame: Uint8Array; kind: string; frag: bool
     if (r.next() < 0.7) {
       // TCP from anyone but the host would leave a half-open pcb waiting for an ARP answer (not a leak).
       if (frame.length >= 34 && frame[23] === F.IP_TCP) (frame.set(F.ip4(HOST_IP), 26), frame.set(F.ip4(GUEST_IP), 30));
+      const t = 14 + (frame[14] & 15) * 4;
+      if (frame.length >= t + 14 && frame[23] === F.IP_TCP && frame[t + 13] & F.TCP_SYN) synPort(frame, t, r);
       repairChecksums(frame);
     }
   } else {
@@ -345,7 +363,7 @@ function junk(r: Rng, s: Session): { frame: Uint8Array; kind: string; frag: bool
       payload = F.tcp(
         HOST_IP,
         GUEST_IP,
-        live ? s.sport : r.int(65536),
+        flags & F.TCP_SYN ? forgedPort(r) : live ? s.sport : r.int(65536),
         r.pick([7, 7, 7, 80, r.int(65536)]),
         seq,
         ack,
