@@ -144,6 +144,7 @@ export function netifCase(seed: number): CaseResult {
             "0:16:3e:0:0:1",
             "ff:ff:ff:ff:ff:ff",
             "01:00:5e:00:00:01",
+            "00:00:00:00:00:00",
             "000:16:3e:00:00:01",
             undefined,
           ])
