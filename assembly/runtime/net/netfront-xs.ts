@@ -15,7 +15,7 @@
 //      Connected (frontend_changed()) — then wait for the backend's Connected.
 //
 // Connect.step() runs these as the named stages of ConnectStage, top to bottom.
-// The numeric keys are the rows of netKeys(), checked by one function; the mac,
+// The numeric keys are the rows of KEY_TEXT and KEY_LIMITS, checked by one function; the mac,
 // and the rule between mtu and feature-sg, are plain code after it.
 //
 // Deadlines (OpenOptions, defaults in xen/xenbus.ts and xen/xenstore.ts): each
@@ -99,6 +99,23 @@ function hexDigit(c: i32): i32 {
   return -1;
 }
 
+/** `s` with A-F lowered: a parsed MAC's text (String#toLowerCase is Unicode's, 1.4 KB of code). */
+function lowerHex(s: string): string {
+  let out = s;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 70) {
+      out = "";
+      for (let j = 0; j < s.length; j++) {
+        const d = s.charCodeAt(j);
+        out += String.fromCharCode(d >= 65 && d <= 70 ? d + 32 : d);
+      }
+      break;
+    }
+  }
+  return out;
+}
+
 /** Parses "00:16:3e:12:34:56" (either case) into out; false unless it is exactly six hex pairs joined by colons. */
 export function parseMac(s: string, out: StaticArray<u8>): bool {
   if (s.length != 17) return false;
@@ -111,61 +128,47 @@ export function parseMac(s: string, out: StaticArray<u8>): bool {
   return true;
 }
 
-/**
- * A numeric key of the negotiation and what its value must be: a decimal from
- * min to max. Absent or empty, it takes def, unless it is required (then
- * `missing` says why it matters).
- */
-class NetKey {
-  /** The table, once made (netKeys()). */
-  static made: Array<NetKey> | null = null;
-
-  constructor(
-    public key: string,
-    /** In our own directory, written by the toolstack (else the backend's). */
-    public frontend: bool,
-    public required: bool,
-    public def: i64,
-    public min: i64,
-    public max: i64,
-    /** The end of the refusal: `vif 0: backend key <key> = "<value>" <mustBe>`. */
-    public mustBe: string,
-    /** The end of the refusal when a required key is absent. */
-    public missing: string,
-  ) {}
-}
-
-/** The rows of netKeys(). */
+/** The rows of the key tables. */
 enum Key {
   Mtu,
   RxCopy,
   Sg,
 }
 
-/** The numeric keys, in Key order (made on first use: a table at top level would be built at every app's start). */
-function netKeys(): Array<NetKey> {
-  let t = NetKey.made;
-  if (t) return t;
-  t = [
-    //         key                frontend required def   min max    refused: the value ...
-    new NetKey("mtu",             true,    false,   1500, 68, 65521, "is not an MTU from 68 to 65521", ""),
-    new NetKey("feature-rx-copy", false,   true,    0,    1,  1,     "is not 1: netfront receives by copy only (request-rx-copy)",
-      "offers no feature-rx-copy: netfront receives by copy only (request-rx-copy); check the backend domain's netback"),
-    new NetKey("feature-sg",      false,   false,   0,    0,  1,     "is neither 0 nor 1", ""),
-  ];
-  NetKey.made = t;
-  return t;
-}
+/** KEY_LIMITS flags: in our own directory (written by the toolstack, else the backend's); required. */
+const FRONTEND: i64 = 1;
+const REQUIRED: i64 = 2;
 
-/** Checks `text` (as read; "" when absent) against the row; "" when good (the value in out[0]), else the refusal. */
-function checkKey(name: string, k: NetKey, text: string, out: StaticArray<i64>): string {
+// The numeric keys, in Key order, as static data (no code builds it, as blkfront-xs.ts):
+// each value is a decimal from min to max; absent or empty, it takes the default,
+// unless REQUIRED (then the third text says why it matters). A refused value reads
+// `vif 0: backend key <key> = "<value>" <the value ...>`. @lazy: compiled only into
+// an app that opens a vif.
+@lazy const KEY_TEXT: StaticArray<string> = [
+  // key             refused: the value ...                                          absent and required: the backend ...
+  "mtu",             "is not an MTU from 68 to 65521",                               "",
+  "feature-rx-copy", "is not 1: netfront receives by copy only (request-rx-copy)",
+                     "offers no feature-rx-copy: netfront receives by copy only (request-rx-copy); check the backend domain's netback",
+  "feature-sg",      "is neither 0 nor 1",                                           "",
+];
+@lazy const KEY_LIMITS: StaticArray<i64> = [
+  // default min max    flags
+  1500,      68, 65521, FRONTEND, // mtu
+  0,         1,  1,     REQUIRED, // feature-rx-copy
+  0,         0,  1,     0,        // feature-sg
+];
+
+/** Checks `text` (as read; "" when absent) against row k; "" when good (the value in out[0]), else the refusal. */
+function checkKey(name: string, k: Key, text: string, out: StaticArray<i64>): string {
+  const flags = unchecked(KEY_LIMITS[4 * k + 3]);
   if (text == "") {
-    if (k.required) return name + ": the backend " + k.missing;
-    out[0] = k.def;
+    if (flags & REQUIRED) return name + ": the backend " + unchecked(KEY_TEXT[3 * k + 2]);
+    out[0] = unchecked(KEY_LIMITS[4 * k]);
     return "";
   }
   const v = parseU32(text);
-  if (v < k.min || v > k.max) return keyError(name, k.frontend, k.key, text, k.mustBe);
+  if (v < unchecked(KEY_LIMITS[4 * k + 1]) || v > unchecked(KEY_LIMITS[4 * k + 2]))
+    return keyError(name, (flags & FRONTEND) != 0, unchecked(KEY_TEXT[3 * k]), text, unchecked(KEY_TEXT[3 * k + 1]));
   out[0] = v;
   return "";
 }
@@ -181,12 +184,11 @@ class FeaturesCheck extends FeatureCheck {
     super();
   }
   check(fe: Frontend): string {
-    const keys = netKeys();
     const c = this.c;
     const v = c.num;
-    let why = checkKey(c.name, keys[Key.RxCopy], fe.featureValue("feature-rx-copy"), v);
+    let why = checkKey(c.name, Key.RxCopy, fe.featureValue("feature-rx-copy"), v);
     if (why.length > 0) return why;
-    why = checkKey(c.name, keys[Key.Sg], fe.featureValue("feature-sg"), v);
+    why = checkKey(c.name, Key.Sg, fe.featureValue("feature-sg"), v);
     if (why.length > 0) return why;
     const info = c.info;
     info.sg = v[0] == 1;
@@ -272,7 +274,7 @@ export class Connect extends Task {
         let zero = true;
         for (let i = 0; i < 6; i++) if (info.mac[i] != 0) zero = false;
         if (zero) return this.bail(keyError(this.name, true, "mac", s, "is all zeros, not an interface's"));
-        info.macText = s.toLowerCase();
+        info.macText = lowerHex(s);
         this.stage = ConnectStage.Mtu;
         this.await((this.req = this.xs.read(fe.path + "/mtu")));
         return;
@@ -280,7 +282,7 @@ export class Connect extends Task {
       case ConnectStage.Mtu: {
         const r = this.req!;
         if (!r.ok && r.errno != abi.ENOENT) return this.bail(fe.path + "/mtu: " + r.error);
-        const why = checkKey(this.name, netKeys()[Key.Mtu], r.ok ? r.text() : "", this.num);
+        const why = checkKey(this.name, Key.Mtu, r.ok ? r.text() : "", this.num);
         if (why.length > 0) return this.bail(why);
         this.info.mtu = <i32>this.num[0];
         const front = new Netfront(this.name, this.info.backendDomid);
