@@ -192,6 +192,7 @@ describe("app.json", () => {
       disk: true,
       vif: true,
       native: [],
+      optimize: "speed",
     });
   });
 
