@@ -12,7 +12,7 @@ XB=/usr/lib/xen-4.17/bin
 say() { echo "[testbed setup] $*" >&2; }
 die() { echo "[testbed setup] ERROR: $*" >&2; exit 1; }
 
-for t in apt-get apt-cache dpkg cpio gzip zcat busybox flock losetup stat readlink bash sha256sum ldd; do
+for t in apt-get apt-cache dpkg cpio gzip zcat busybox flock losetup stat readlink bash sha256sum ldd gcc; do
   command -v $t >/dev/null || die "missing host tool '$t' (run: bash tools/setup, or apt-get install busybox-static cpio util-linux)"
 done
 busybox sh -c true || die "busybox cannot run its sh applet"
@@ -122,6 +122,8 @@ printf '%s\n' "${ORDER[@]}" > $OUT/etc/modules.order
 
 cp "$HERE/dom0/init" $OUT/init
 cp "$HERE/dom0/ctl-server" "$HERE/dom0/run-guest" "$HERE/dom0/diag" $OUT/usr/lib/morgana/
+# dom0's peer for the network tests (raw frames, UDP/TCP clients): static, no libc in the way
+gcc -static -O2 -Wall -o $OUT/usr/lib/morgana/net-peer "$HERE/dom0/net-peer.c" || die "cannot build dom0/net-peer.c (gcc -static: apt-get install gcc libc6-dev)"
 chmod +x $OUT/init $OUT/usr/lib/morgana/*
 echo "root:x:0:0:root:/root:/bin/sh" > $OUT/etc/passwd
 echo "root:x:0:" > $OUT/etc/group
