@@ -12,9 +12,10 @@
 //                           frames are filled in before they are checked. With
 //                           offload, UDP replies go out with NETTXF_csum_blank.
 //                           tx ms: the device's deadline for TX answers (default 30 s).
-//                           Under Xen it then prints "timing: ready <ms> ms after
-//                           entry, first answer <ms> ms after entry" (entry: the
-//                           shim's first instruction, boot_ns; ready: the device open).
+//                           Under Xen it then prints "timing: main <ms>, ready <ms>,
+//                           first answer <ms> ms after entry" (entry: the shim's first
+//                           instruction, boot_ns; main: this app's first statement;
+//                           ready: the device open).
 //   sizes <bytes>...        sends a test frame (EtherType 0x88b5) of each size and
 //                           waits for the peer's echo of it: equal bytes
 //   sweep <from> <to> <step>  the same for each size from..to
@@ -25,6 +26,7 @@
 import { boot, console, iopage, net, sched, time, xenstore } from "../../runtime";
 import { check, eq, result } from "../../runtime/testing";
 
+const mainAt = time.monotonic();
 const args = boot.args();
 const which = args.length > 0 ? args[0] : "";
 const num = (i: i32, def: i64): i64 => (args.length > i ? I64.parseInt(args[i]) : def);
@@ -295,8 +297,8 @@ function serve(pages: i32): void {
   const bi = boot.info();
   if (bi.platform == boot.Platform.Xen)
     console.log(
-      "timing: ready " + msText(ready - bi.bootNs) + " ms after entry, first answer " +
-        (s.firstAnswer != 0 ? msText(s.firstAnswer - bi.bootNs) + " ms after entry" : "none"),
+      "timing: main " + msText(mainAt - bi.bootNs) + ", ready " + msText(ready - bi.bootNs) + ", first answer " +
+        (s.firstAnswer != 0 ? msText(s.firstAnswer - bi.bootNs) : "none") + " ms after entry",
     );
   if (dev.broken.length == 0) {
     check(s.stopped, "the peer's stop frame arrived (nothing for " + (idle / time.NS_PER_MS).toString() + " ms otherwise)");
