@@ -7,7 +7,7 @@
 // first 10 errors, then nothing until the toolstack asks the domain to stop (xl shutdown
 // writes control/shutdown), when one summary line gives the totals and what is still held:
 //
-//   echo: stop: 1000 connections, 1048576 bytes over TCP, 3 datagrams over UDP, 0 errors; held: 0 flows, 0 pbufs, 0 tcp pcbs, 0 pool pbufs
+//   echo: poweroff: 1000 connections, 1048576 bytes over TCP, 3 datagrams over UDP, 0 errors; held: 0 flows, 0 pbufs, 0 tcp pcbs, 0 pool pbufs
 import { console, exit, sched, tcpip, xenstore, Future, Task } from "../../runtime";
 export * from "../../runtime/tcpip/exports";
 
